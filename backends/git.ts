@@ -1,0 +1,586 @@
+/**
+ * The git backend. Sidecar mode keeps the git dir in the state dir (the notebook user never
+ * sees .git/config, and .git churn is not in the watched tree); a work dir that already is
+ * a git repo (a laptop) is used in place. Never force-pushes; a rejected push integrates the
+ * remote's commits with a merge whose tree takes *our whole file* for every path we changed.
+ */
+import { existsSync, lstatSync, mkdirSync, appendFileSync, readFileSync, writeFileSync, unlinkSync } from "node:fs";
+import { hostname } from "node:os";
+import path from "node:path";
+import { AuthError, ConfigError, MirrorshadeError, NotFoundError, TransientError } from "../src/errors";
+import { IgnoreRules } from "../src/engine/ignore";
+import { Git, GitFailure, buildGitEnv, nulSplit } from "../src/git";
+import { stripUserinfo } from "../src/redact";
+import type {
+  Backend,
+  BackendContext,
+  BackendFactory,
+  ChangeSet,
+  Conflict,
+  PathFilter,
+  PlanEntry,
+  RestoreReport,
+  SaveMeta,
+  SavePlan,
+  SaveReport,
+} from "./types";
+
+const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+const ZERO = "0".repeat(40);
+/** Past this many paths (or bytes of them) a whole-tree status is cheaper than argv. */
+const PATHSPEC_MAX = 2000;
+const PATHSPEC_BYTES = 100_000;
+
+export const createGitBackend: BackendFactory = async (ctx) => {
+  const b = new GitBackend(ctx);
+  await b.open();
+  return b;
+};
+
+class GitBackend implements Backend {
+  readonly name = "git";
+  readonly capabilities = { history: true, atRestore: false };
+  private readonly laptop: boolean;
+  private readonly gitDir: string;
+  private git!: Git;
+  /** Remote name or URL for fetch/push, its branch, and our local copy of that branch's tip. */
+  private remote = "origin";
+  private url: string | undefined;
+  private branch: string | undefined;
+  private excludes = "";
+
+  constructor(private readonly ctx: BackendContext) {
+    this.laptop = existsSync(path.join(ctx.dir, ".git"));
+    this.gitDir = this.laptop ? path.join(ctx.dir, ".git") : path.join(ctx.stateDir, "git");
+    if (ctx.remote !== undefined) this.url = ctx.remote;
+    this.branch = ctx.settings.branch;
+    if (this.branch !== undefined && !/^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]+$/.test(this.branch)) {
+      throw new ConfigError(`bad branch name "${this.branch}"`, { hint: "use letters, digits, '.', '_', '-', '/'" });
+    }
+  }
+
+  private get tracking(): string {
+    return this.remote === "origin" || !this.laptop
+      ? `refs/remotes/${this.remote}/${this.branch}`
+      : `refs/mirrorshade/remote/${this.branch}`;
+  }
+
+  async open(): Promise<void> {
+    const { settings, dir, stateDir } = this.ctx;
+    if (this.laptop) {
+      this.git = new Git(dir, buildGitEnv({ workTree: dir, stateDir }));
+      this.branch ??= (await this.git.run(["symbolic-ref", "--short", "-q", "HEAD"], { okCodes: [1] })).stdout.trim();
+      if (!this.branch) throw new TransientError(`${dir} has a detached HEAD; waiting for a branch to be checked out`);
+      if (this.url === undefined) {
+        const up = await this.git.run(["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{u}"], {
+          okCodes: [128],
+        });
+        const m = /^([^/]+)\/(.+)$/.exec(up.stdout.trim());
+        if (up.code !== 0 || !m) {
+          throw new ConfigError(`branch ${this.branch} in ${dir} has no upstream to save to`, {
+            hint: `pass --remote, or set one with: git -C ${dir} push -u origin ${this.branch}`,
+          });
+        }
+        this.remote = m[1]!;
+        this.branch = m[2]!;
+      } else {
+        this.remote = this.url;
+      }
+      return;
+    }
+    if (this.url === undefined) {
+      throw new ConfigError("no remote to save to", {
+        hint: "pass --remote <url>, set MIRRORSHADE_REMOTE, or run: mirrorshade init --remote <url>",
+      });
+    }
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const identity = parseAuthor(settings.author) ?? { name: "mirrorshade", email: `mirrorshade@${hostnameSafe()}` };
+    this.git = new Git(dir, buildGitEnv({ gitDir: this.gitDir, workTree: dir, stateDir, identity }));
+    // We hold the state lock, so no other mirrorshade git runs on this git dir: a lock
+    // file left behind was left by a killed git.
+    const stale = path.join(this.gitDir, "index.lock");
+    if (existsSync(stale)) {
+      this.ctx.log.warn("removing a stale index.lock left by an interrupted git");
+      unlinkSync(stale);
+    }
+  }
+
+  async check(): Promise<void> {
+    await this.lsRemote();
+  }
+
+  async create(): Promise<void> {
+    const local = localPath(this.url);
+    if (!local) {
+      throw new ConfigError(
+        `cannot create ${stripUserinfo(this.url ?? "the remote")}: only local remotes are created`,
+        {
+          hint: "create the repository on the git server, then run again",
+        },
+      );
+    }
+    mkdirSync(local, { recursive: true });
+    const { GIT_DIR: _dir, GIT_WORK_TREE: _tree, ...env } = this.git.env;
+    await new Git(local, env).run(["init", "--bare", `--initial-branch=${this.branch ?? "main"}`, local]);
+    this.ctx.log.info(`created a bare git repository at ${local}`);
+  }
+
+  /** The remote's refs, and the branch its HEAD names. */
+  private async lsRemote(): Promise<{ head?: string; refs: Map<string, string> }> {
+    const local = localPath(this.url);
+    if (local && !existsSync(local)) {
+      throw new NotFoundError(`remote ${local} does not exist`, {
+        hint: "pass --create to make a bare repository there",
+      });
+    }
+    // By URL, not by name: check() must work before the state dir exists.
+    const target = this.laptop ? this.remote : stripUserinfo(this.url!);
+    const out = await this.network(["ls-remote", "--symref", target, "HEAD", "refs/heads/*"]);
+    const refs = new Map<string, string>();
+    let head: string | undefined;
+    for (const line of out.split("\n")) {
+      const sym = /^ref: refs\/heads\/(\S+)\tHEAD$/.exec(line);
+      if (sym) head = sym[1];
+      const ref = /^([0-9a-f]{40,64})\t(refs\/heads\/\S+)$/.exec(line);
+      if (ref) refs.set(ref[2]!, ref[1]!);
+    }
+    return { head, refs };
+  }
+
+  private async ensureRepo(): Promise<void> {
+    if (this.laptop || existsSync(path.join(this.gitDir, "HEAD"))) {
+      if (!this.laptop) await this.syncRemoteUrl();
+      return;
+    }
+    mkdirSync(this.gitDir, { recursive: true, mode: 0o700 });
+    await this.git.run(["init", "-q"]);
+    // Settings that make a big work tree cheap to scan; written directly to spare processes.
+    appendFileSync(
+      path.join(this.gitDir, "config"),
+      "[core]\n\tuntrackedCache = true\n\tprecomposeUnicode = true\n[status]\n\tshowUntrackedFiles = all\n[gc]\n\tautoDetach = false\n" +
+        // With a fetch refspec, a push also moves refs/remotes/origin/* (unpushed work is then visible to status).
+        '[remote "origin"]\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n',
+    );
+    await this.syncRemoteUrl();
+  }
+
+  private async syncRemoteUrl(): Promise<void> {
+    // Never a credential in .git/config: the URL is stored without userinfo.
+    const want = stripUserinfo(this.url!);
+    const have = await this.git.run(["config", "--get", "remote.origin.url"], { okCodes: [1] });
+    if (have.stdout.trim() !== want) await this.git.run(["config", "remote.origin.url", want]);
+  }
+
+  private async setBranch(name: string): Promise<void> {
+    this.branch = name;
+    const cfg = path.join(this.gitDir, "config");
+    if (!this.laptop && !readFileSync(cfg, "utf8").includes(`[branch "${name}"]`)) {
+      // Upstream tracking makes `status --branch` report unpushed commits for free.
+      appendFileSync(cfg, `[branch "${name}"]\n\tremote = origin\n\tmerge = refs/heads/${name}\n`);
+      await this.git.run(["symbolic-ref", "HEAD", `refs/heads/${name}`]);
+    }
+  }
+
+  private async head(): Promise<string | undefined> {
+    const r = await this.git.run(["rev-parse", "-q", "--verify", "HEAD^{commit}"], { okCodes: [1, 128] });
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }
+
+  async restore(): Promise<RestoreReport> {
+    await this.ensureRepo();
+    const report: RestoreReport = { written: [], kept: [], empty: false, resumed: false, incoming: [], conflicts: [] };
+    const ours = await this.head();
+    const { head, refs } = await this.lsRemote();
+    const current = ours ? (await this.git.out(["symbolic-ref", "--short", "HEAD"])).trim() : undefined;
+    if (current && this.branch !== undefined && this.branch !== current) {
+      throw new ConfigError(`the state in ${this.ctx.stateDir} saves branch ${current}, not ${this.branch}`, {
+        hint: "use the same --branch, or another --state-dir",
+      });
+    }
+    this.branch ??= current ?? pickBranch(head, refs);
+    await this.setBranch(this.branch);
+    if (!refs.has(`refs/heads/${this.branch}`)) {
+      report.empty = true;
+      report.resumed = Boolean(ours);
+      return report;
+    }
+    await this.fetch();
+    if (ours) {
+      report.resumed = true;
+      Object.assign(report, await this.integrate());
+      return report;
+    }
+    // First restore into this dir: the union, local first.
+    const theirs = await this.rev(this.tracking);
+    await this.git.run(["update-ref", "HEAD", theirs]);
+    await this.git.run(["read-tree", theirs]);
+    const missing = nulSplit(await this.git.out(["ls-files", "-d", "-z"]));
+    report.written = await this.writeFromIndex(missing);
+    report.kept = nulSplit(await this.git.out(["diff", "--name-only", "-z", "--no-renames"])).filter(
+      (p) => !missing.includes(p),
+    );
+    for (const p of report.kept)
+      this.ctx.log.warn(`kept the local ${p}: it differs from the remote (the next save commits it)`);
+    return report;
+  }
+
+  async plan(changes: ChangeSet | "all", filter: PathFilter): Promise<SavePlan> {
+    await this.ensureReady();
+    const args = ["status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all", "--no-renames"];
+    const plan: SavePlan = { entries: [], skipped: [], deferred: [], total: 0, unacknowledged: 0 };
+    if (changes !== "all") {
+      const paths = [...changes.keys()];
+      const bytes = paths.reduce((n, p) => n + p.length + 1, 0);
+      if (paths.length === 0) {
+        // Nothing new: only ask whether earlier commits still wait to be pushed.
+        const tip = await this.rev(this.tracking, true);
+        const r = await this.git.run(["rev-list", "--count", tip ? `${tip}..HEAD` : "HEAD"], { okCodes: [128] });
+        plan.unacknowledged = r.code === 0 ? Number(r.stdout.trim()) : 0;
+        return plan;
+      }
+      if (paths.length <= PATHSPEC_MAX && bytes <= PATHSPEC_BYTES) args.push("--", ...paths);
+    }
+    const out = nulSplit(await this.git.out(args));
+    for (const rec of out) {
+      if (rec.startsWith("## ")) {
+        plan.unacknowledged = unpushed(rec);
+        continue;
+      }
+      const xy = rec.slice(0, 2);
+      const rel = rec.slice(3);
+      if (xy === "!!") continue;
+      const st = lstatOrNull(path.join(this.ctx.dir, rel));
+      let entry: PlanEntry;
+      if (!st) {
+        if (xy === "??") continue;
+        entry = { path: rel, op: "delete" };
+      } else if (st.isDirectory()) {
+        plan.skipped.push({ path: rel, reason: "a nested git repository (save it on its own)" });
+        continue;
+      } else {
+        entry = { path: rel, op: xy === "??" || xy[0] === "A" ? "add" : "modify", size: st.size };
+      }
+      const verdict = await filter(entry);
+      if (verdict === "save") plan.entries.push(entry);
+      else if ("skip" in verdict) plan.skipped.push({ path: rel, reason: verdict.skip });
+      else plan.deferred.push({ path: rel, reason: verdict.defer });
+    }
+    if (plan.entries.filter((e) => e.op === "delete").length >= 10) {
+      plan.total = nulSplit(await this.git.out(["ls-files", "-z"])).length;
+    }
+    return plan;
+  }
+
+  async save(plan: SavePlan, meta: SaveMeta): Promise<SaveReport> {
+    await this.ensureReady();
+    const report: SaveReport = { saved: [], incoming: [], conflicts: [] };
+    if (plan.entries.length) {
+      const list = path.join(this.ctx.stateDir, "pathspec");
+      writeFileSync(list, plan.entries.map((e) => e.path).join("\0") + "\0");
+      // --verbose: simple-git waits 50 ms after a git that prints nothing.
+      await this.git.run(["add", "-A", "--verbose", `--pathspec-from-file=${list}`, "--pathspec-file-nul"]);
+      const args = ["commit", "--no-verify", "--no-edit", "--cleanup=verbatim", "-m", meta.message];
+      if (meta.author) args.push(`--author=${meta.author}`);
+      for (const t of meta.trailers) args.push(`--trailer=${t}`);
+      const c = await this.git.run(args, { okCodes: [1] });
+      if (c.code === 0) report.saved = plan.entries;
+    }
+    for (let attempt = 0; ; attempt++) {
+      const ours = await this.head();
+      if (!ours) return report;
+      report.id = ours;
+      const tracked = await this.rev(this.tracking, true);
+      if (tracked === ours) return report;
+      const push = await this.network(["push", "--porcelain", this.remote, `HEAD:refs/heads/${this.branch}`], true);
+      if (push.rejected === false) {
+        if (this.laptop && this.remote !== "origin") await this.git.run(["update-ref", this.tracking, ours]);
+        return report;
+      }
+      if (attempt >= 4) throw new TransientError("the remote keeps moving: push rejected 5 times in a row");
+      this.ctx.log.info("the remote has new commits: integrating them");
+      await this.fetch();
+      const got = await this.integrate();
+      report.incoming.push(...got.incoming);
+      report.conflicts.push(...got.conflicts);
+      report.conflictRef ??= got.conflictRef;
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  /** Laptop mode waits while the user's own git is mid-operation; sidecar mode makes sure the repo exists. */
+  private async ensureReady(): Promise<void> {
+    if (!this.laptop) {
+      await this.ensureRepo();
+      if (this.branch === undefined) {
+        const cur = await this.git.run(["symbolic-ref", "--short", "-q", "HEAD"], { okCodes: [1] });
+        await this.setBranch(cur.stdout.trim() || "main");
+      }
+      this.syncExcludes(path.join(this.gitDir, "info", "exclude"), false);
+      return;
+    }
+    for (const f of ["MERGE_HEAD", "rebase-merge", "rebase-apply", "CHERRY_PICK_HEAD", "REVERT_HEAD", "index.lock"]) {
+      if (existsSync(path.join(this.gitDir, f))) {
+        throw new TransientError(`waiting: a git operation is in progress in ${this.ctx.dir} (${f})`);
+      }
+    }
+    this.syncExcludes(path.join(this.gitDir, "info", "exclude"), true);
+  }
+
+  /** Give git the same defaults the watcher ignores (info/exclude: ours in sidecar mode, a marked block on a laptop). */
+  private syncExcludes(file: string, block: boolean): void {
+    const want = IgnoreRules.excludeFileFor(this.ctx.dir, this.ctx.settings.ignore);
+    if (want === this.excludes) return;
+    mkdirSync(path.dirname(file), { recursive: true });
+    let text = want;
+    if (block) {
+      const begin = "# mirrorshade: begin (managed)\n";
+      const end = "# mirrorshade: end\n";
+      const old = existsSync(file) ? readFileSync(file, "utf8") : "";
+      const re = new RegExp(`${begin}[\\s\\S]*?${end}`);
+      text = re.test(old)
+        ? old.replace(re, begin + want + end)
+        : old + (old && !old.endsWith("\n") ? "\n" : "") + begin + want + end;
+    }
+    writeFileSync(file, text);
+    this.excludes = want;
+  }
+
+  private async fetch(): Promise<void> {
+    await this.network(["fetch", "--no-tags", "--quiet", this.remote, `+refs/heads/${this.branch}:${this.tracking}`]);
+  }
+
+  private async rev(ref: string, optional = false): Promise<string> {
+    const r = await this.git.run(["rev-parse", "-q", "--verify", `${ref}^{commit}`], {
+      okCodes: optional ? [1, 128] : [],
+    });
+    return r.stdout.trim();
+  }
+
+  /**
+   * Take the remote's commits in without rewriting anything: their paths come in, ours stay,
+   * a path changed on both sides keeps our whole file (theirs stays in history), and our
+   * pre-integration commits also go to a conflict branch so the exact local history is kept.
+   */
+  private async integrate(): Promise<{ incoming: string[]; conflicts: Conflict[]; conflictRef?: string }> {
+    const ours = (await this.head())!;
+    const theirs = await this.rev(this.tracking);
+    const mb = await this.git.run(["merge-base", ours, theirs], { okCodes: [1] });
+    const base = mb.code === 0 ? mb.stdout.trim() : EMPTY_TREE;
+    if (base === theirs) return { incoming: [], conflicts: [] };
+    const changed = async (from: string, to: string) =>
+      new Set(nulSplit(await this.git.out(["diff", "--name-only", "-z", "--no-renames", from, to])));
+    const theirChanged = await changed(base, theirs);
+    const ourChanged = base === ours ? new Set<string>() : await changed(base, ours);
+    // Paths edited here but not yet committed count as ours too.
+    const dirty = new Set<string>();
+    const candidates = [...theirChanged];
+    for (let i = 0; i < candidates.length; i += 500) {
+      const st = await this.git.out([
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--no-renames",
+        "--",
+        ...candidates.slice(i, i + 500),
+      ]);
+      for (const rec of nulSplit(st)) dirty.add(rec.slice(3));
+    }
+    const both = [...theirChanged].filter((p) => ourChanged.has(p) || dirty.has(p));
+    const differ = both.length
+      ? new Set(
+          nulSplit(await this.git.out(["diff", "--name-only", "-z", "--no-renames", ours, theirs, "--", ...both])),
+        )
+      : new Set<string>();
+    const conflicts: Conflict[] = both
+      .filter((p) => differ.has(p) || dirty.has(p))
+      .map((p) => ({ path: p, ours, theirs }));
+
+    let merged = theirs;
+    if (base !== ours) {
+      const index = path.join(this.ctx.stateDir, "integrate.index");
+      const env = { GIT_INDEX_FILE: index };
+      await this.git.run(["read-tree", theirs], { env });
+      const ourPaths = [...ourChanged];
+      const present = new Map<string, string>();
+      for (let i = 0; i < ourPaths.length; i += 500) {
+        const ls = await this.git.out(["ls-tree", "-z", "--full-tree", ours, "--", ...ourPaths.slice(i, i + 500)]);
+        for (const rec of nulSplit(ls)) {
+          const tab = rec.indexOf("\t");
+          const [mode, , sha] = rec.slice(0, tab).split(" ");
+          present.set(rec.slice(tab + 1), `${mode} ${sha}`);
+        }
+      }
+      const info = ourPaths.map((p) => `${present.get(p) ?? `0 ${ZERO}`}\t${p}\0`).join("");
+      if (info) await this.git.run(["update-index", "-z", "--index-info"], { env, input: info });
+      const tree = (await this.git.out(["write-tree"], { env })).trim();
+      const msg =
+        `mirrorshade: integrate ${theirs.slice(0, 12)} from the remote` +
+        (conflicts.length ? ` (${conflicts.length} conflict(s): ours kept)` : "");
+      merged = (await this.git.out(["commit-tree", tree, "-p", ours, "-p", theirs, "-m", msg])).trim();
+      rmQuiet(index);
+    }
+    await this.git.run(["reset", "-q", merged]);
+    const incoming = [...theirChanged].filter((p) => !ourChanged.has(p) && !dirty.has(p));
+    const inTree = incoming.length
+      ? new Set(nulSplit(await this.git.out(["ls-files", "-z", "--", ...incoming])))
+      : new Set();
+    await this.writeFromIndex(
+      incoming.filter((p) => inTree.has(p)),
+      true,
+    );
+    for (const p of incoming.filter((p) => !inTree.has(p))) rmQuiet(path.join(this.ctx.dir, p));
+
+    let conflictRef: string | undefined;
+    if (conflicts.length && base !== ours) {
+      const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
+      conflictRef = `mirrorshade/conflict/${hostnameSafe()}-${stamp}`;
+      try {
+        await this.network(["push", "--porcelain", this.remote, `${ours}:refs/heads/${conflictRef}`]);
+      } catch (err) {
+        this.ctx.log.warn(
+          `could not push the conflict branch ${conflictRef} (our commits stay in the merge's history)`,
+          {
+            error: (err as Error).message,
+          },
+        );
+      }
+    }
+    return { incoming, conflicts, conflictRef };
+  }
+
+  /** Write index entries into the work dir, never through a file or symlink standing where a directory should be. */
+  private async writeFromIndex(paths: string[], overwrite = false): Promise<string[]> {
+    const safe = paths.filter((p) => {
+      const parts = p.split("/");
+      for (let i = 1; i < parts.length; i++) {
+        const st = lstatOrNull(path.join(this.ctx.dir, ...parts.slice(0, i)));
+        if (st && !st.isDirectory()) {
+          this.ctx.log.warn(`not restoring ${p}: ${parts.slice(0, i).join("/")} is not a directory here`);
+          return false;
+        }
+      }
+      return true;
+    });
+    if (safe.length) {
+      await this.git.run(["checkout-index", ...(overwrite ? ["-f"] : []), "-z", "--stdin"], {
+        input: safe.join("\0") + "\0",
+        okCodes: [1],
+      });
+    }
+    return safe;
+  }
+
+  /** Run a git command that talks to the remote, translating its failures. */
+  private async network(args: string[]): Promise<string>;
+  private async network(args: string[], push: true): Promise<{ rejected: boolean }>;
+  private async network(args: string[], push = false): Promise<string | { rejected: boolean }> {
+    try {
+      const out = await this.git.out(args);
+      return push ? { rejected: false } : out;
+    } catch (err) {
+      if (!(err instanceof GitFailure)) throw err;
+      if (
+        push &&
+        /\[rejected\]|\[remote rejected\].*(fetch first|non-fast-forward)|non-fast-forward|fetch first/.test(
+          err.stdout + err.stderr,
+        )
+      ) {
+        return { rejected: true };
+      }
+      throw translate(err, this.url ?? this.remote);
+    }
+  }
+}
+
+/** A git failure as one of our typed errors, with the original kept as `cause`. */
+export function translate(err: GitFailure, remote: string): MirrorshadeError {
+  const text = err.stderr + err.stdout;
+  const where = stripUserinfo(remote);
+  const opts = (hint: string) => ({ hint, cause: err });
+  if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i.test(text)) {
+    return new AuthError(`ssh host key of ${where} is unknown or changed`, opts("check the known_hosts you provide"));
+  }
+  if (
+    /Authentication failed|could not read Username|Permission denied \(|HTTP (401|403)|returned error: (401|403)|access denied|not authorized/i.test(
+      text,
+    )
+  ) {
+    return new AuthError(
+      `the remote ${where} refused our credentials`,
+      opts("check the ssh key or token and its permissions"),
+    );
+  }
+  if (
+    /does not appear to be a git repository|Repository not found|not found|No such file or directory|returned error: 404/i.test(
+      text,
+    )
+  ) {
+    return new NotFoundError(`remote ${where} not found`, opts("check the URL; for a local path, --create makes one"));
+  }
+  if (/pre-receive hook declined|\[remote rejected\]|protected branch/i.test(text)) {
+    return new AuthError(
+      `the remote ${where} rejected the push: ${lastLine(err.stderr)}`,
+      opts("check the branch's protection and your push rights"),
+    );
+  }
+  return new TransientError(
+    `cannot reach ${where}: ${lastLine(err.stderr)}`,
+    opts("it is retried; check the network and the server"),
+  );
+}
+
+/** The remote's default branch; on an empty remote the unborn branch its HEAD names, else main. */
+function pickBranch(head: string | undefined, refs: Map<string, string>): string {
+  if (head && (refs.has(`refs/heads/${head}`) || refs.size === 0)) return head;
+  for (const b of ["main", "master"]) if (refs.has(`refs/heads/${b}`)) return b;
+  if (refs.size === 0) return "main";
+  throw new ConfigError("the remote's HEAD names no branch", { hint: "pass --branch" });
+}
+
+function lastLine(s: string): string {
+  return s.trim().split("\n").filter(Boolean).at(-1) ?? "no message";
+}
+
+/** How many commits wait to be pushed, from `status --branch`'s header. */
+function unpushed(header: string): number {
+  const ahead = /\[ahead (\d+)/.exec(header);
+  if (ahead) return Number(ahead[1]);
+  if (/^## No commits yet/.test(header)) return 0;
+  // Commits but nothing at the remote yet ("[gone]", or no upstream part).
+  return /\.\.\.\S+ \[gone\]|^## [^.\s]+$/.test(header) ? 1 : 0;
+}
+
+function localPath(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  if (url.startsWith("file://")) return decodeURIComponent(new URL(url).pathname);
+  return path.isAbsolute(url) ? url : undefined;
+}
+
+function parseAuthor(author: string | undefined): { name: string; email: string } | undefined {
+  if (!author) return undefined;
+  const m = /^\s*(.+?)\s*<([^>]+)>\s*$/.exec(author);
+  if (!m) throw new ConfigError(`bad author "${author}"`, { hint: 'use "Name <email@example.com>"' });
+  return { name: m[1]!, email: m[2]! };
+}
+
+function hostnameSafe(): string {
+  return (process.env.HOSTNAME || hostname() || "host").replace(/[^A-Za-z0-9._-]/g, "-");
+}
+
+function lstatOrNull(p: string) {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}
+
+function rmQuiet(p: string): void {
+  try {
+    unlinkSync(p);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The Backend contract, in mirrorshade's own terms. Paths are POSIX, relative to the work
+ * dir. Every method may throw: AuthError (credentials refused), NotFoundError (remote
+ * missing), TransientError (worth retrying: network, server, busy), ConfigError (bad URL
+ * or settings). Anything else is a bug. Retry, dry-run, logging and redaction live around
+ * backends (src/engine), not inside them.
+ */
+import type { Settings } from "../src/config";
+import type { Logger } from "../src/log";
+
+export type ChangeKind = "create" | "update" | "delete";
+
+/** Paths touched since the last save, coalesced. A directory path means "rescan below it". */
+export type ChangeSet = ReadonlyMap<string, ChangeKind>;
+
+export type Op = "add" | "modify" | "delete";
+export interface PlanEntry {
+  path: string;
+  op: Op;
+  /** Bytes, for add/modify. */
+  size?: number;
+}
+
+/** What the shared layer decides about one candidate path. */
+export type Verdict = "save" | { skip: string } | { defer: string };
+export type PathFilter = (entry: PlanEntry) => Promise<Verdict>;
+
+export interface SavePlan {
+  entries: PlanEntry[];
+  /** Never saved in this state (too large, …), with the reason. */
+  skipped: { path: string; reason: string }[];
+  /** Left for a later save (half-written notebook, mass deletion), with the reason. */
+  deferred: { path: string; reason: string }[];
+  /** Files the remote holds now (for the mass-deletion guard). */
+  total: number;
+  /** Work saved locally but not yet acknowledged by the remote (e.g. unpushed commits). */
+  unacknowledged: number;
+}
+
+export interface SaveMeta {
+  message: string;
+  author?: string;
+  trailers: string[];
+  host: string;
+  date: Date;
+}
+
+export interface Conflict {
+  path: string;
+  /** Backend-specific ids of the two versions (commit ids for git). */
+  ours: string;
+  theirs: string;
+}
+
+export interface SaveReport {
+  saved: PlanEntry[];
+  /** An id for the saved state (a commit id), when the backend has one. */
+  id?: string;
+  /** Paths that came in from the remote while integrating someone else's changes. */
+  incoming: string[];
+  conflicts: Conflict[];
+  /** Where our side of a conflict was kept (a branch name for git). */
+  conflictRef?: string;
+}
+
+export interface RestoreOptions {
+  /** Work dir content already known to the backend is resumed, not restored afresh. */
+  signal?: AbortSignal;
+}
+
+export interface RestoreReport {
+  /** Files written into the work dir. */
+  written: string[];
+  /** Local files that differ from the remote and were kept (the next save commits them). */
+  kept: string[];
+  /** The remote had nothing yet. */
+  empty: boolean;
+  /** State from an earlier run was reused (no fresh restore). */
+  resumed: boolean;
+  incoming: string[];
+  conflicts: Conflict[];
+}
+
+export interface Backend {
+  readonly name: string;
+  readonly capabilities: {
+    /** Earlier versions stay retrievable at the remote. */
+    history: boolean;
+    /** `restore --at` can bring back a past point. */
+    atRestore: boolean;
+  };
+  /** Reachable and credentials work; writes nothing. */
+  check(): Promise<void>;
+  /** Make the remote exist (init --create, --create). */
+  create?(): Promise<void>;
+  /** Bring the remote into the work dir: the union, local first; never deletes or overwrites a local file. */
+  restore(opts?: RestoreOptions): Promise<RestoreReport>;
+  /** What a save of these changes would do. Reads only; calls `filter` on each candidate. */
+  plan(changes: ChangeSet | "all", filter: PathFilter): Promise<SavePlan>;
+  /**
+   * Save the planned entries (their current content) and anything unacknowledged from
+   * before. Resolves only when the remote acknowledged it. On a concurrent change it
+   * integrates, keeps both versions, and reports the conflicts instead of throwing.
+   */
+  save(plan: SavePlan, meta: SaveMeta): Promise<SaveReport>;
+  close(): Promise<void>;
+}
+
+export interface BackendContext {
+  /** The remote URL; undefined when the backend can find it itself (a git work tree's upstream). */
+  remote: string | undefined;
+  dir: string;
+  stateDir: string;
+  settings: Settings;
+  log: Logger;
+}
+
+export type BackendFactory = (ctx: BackendContext) => Promise<Backend>;

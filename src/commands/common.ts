@@ -1,0 +1,70 @@
+/** What every command does first: settings, logging, the work dir, the state lock, the backend. */
+import { registry } from "../../backends/index";
+import type { Backend } from "../../backends/types";
+import { checkWorkDir, resolveSettings, type Settings } from "../config";
+import { NotFoundError } from "../errors";
+import { configureLog, log } from "../log";
+import type { CommandName } from "../options";
+import { retry } from "../retry";
+import { StateLock, prepareStateDir } from "../state";
+
+export type Flags = Record<string, unknown>;
+
+export async function loadSettings(command: CommandName, dirArg: string | undefined, flags: Flags): Promise<Settings> {
+  const settings = await resolveSettings(command, dirArg, flags);
+  configureLog({ level: settings.logLevel, format: settings.logFormat, quietProgress: settings.json });
+  return settings;
+}
+
+export interface Session {
+  settings: Settings;
+  backend: Backend;
+  lock: StateLock;
+  close(): Promise<void>;
+}
+
+/**
+ * Lock the state dir and open the backend. When a `watch` already runs on this dir,
+ * returns its control socket instead: the caller asks it rather than touching its state.
+ */
+export async function openSession(
+  settings: Settings,
+  opts: { write: boolean },
+): Promise<Session | { watcher: string }> {
+  checkWorkDir(settings.dir, { write: opts.write, create: settings.create });
+  prepareStateDir(settings.stateDir, settings.dir);
+  const got = await StateLock.acquire(settings.stateDir, settings.command, settings.retryFor);
+  if ("watcher" in got) return got;
+  const { lock } = got;
+  try {
+    const backend = await registry.open({
+      remote: settings.remote,
+      dir: settings.dir,
+      stateDir: settings.stateDir,
+      settings,
+      log,
+    });
+    return {
+      settings,
+      backend,
+      lock,
+      async close() {
+        await backend.close();
+        lock.release();
+      },
+    };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/** Check the remote; create it when missing and --create was given. */
+export async function ensureRemote(backend: Backend, settings: Settings, retryFor = settings.retryFor): Promise<void> {
+  try {
+    await retry("checking the remote", retryFor, () => backend.check());
+  } catch (err) {
+    if (!(err instanceof NotFoundError) || !settings.create || !backend.create) throw err;
+    await backend.create();
+  }
+}

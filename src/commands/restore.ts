@@ -1,0 +1,34 @@
+import { ConfigError } from "../errors";
+import { log, out } from "../log";
+import { redactDeep } from "../redact";
+import { retry } from "../retry";
+import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
+
+/** Bring the remote into the dir: the union, local first. Never deletes or overwrites; never pushes. */
+export async function restore(dirArg: string | undefined, flags: Flags): Promise<void> {
+  const settings = await loadSettings("restore", dirArg, flags);
+  process.umask(0o002); // restored files group-writable: the notebook may run as another UID of the group
+  const session = await openSession(settings, { write: true });
+  if ("watcher" in session) {
+    throw new ConfigError(`a mirrorshade watch already runs on ${settings.dir} (it restored at start)`, {
+      hint: "stop it, or leave the restore to it",
+    });
+  }
+  try {
+    await ensureRemote(session.backend, settings);
+    const progress = log.progress(`restoring ${settings.dir}`);
+    const report = await retry("restore", settings.retryFor, () => session.backend.restore()).catch((err) => {
+      progress.fail("restore failed");
+      throw err;
+    });
+    const summary = report.empty
+      ? "the remote is empty: nothing to restore"
+      : `restored ${report.written.length} file(s), kept ${report.kept.length} local file(s) that differ` +
+        (report.incoming.length ? `, took ${report.incoming.length} change(s)` : "");
+    progress.done(summary);
+    if (settings.json) out(JSON.stringify(redactDeep({ ok: true, ...report })));
+    else out(summary);
+  } finally {
+    await session.close();
+  }
+}

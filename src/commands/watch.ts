@@ -1,0 +1,167 @@
+import { statSync } from "node:fs";
+import type { ChangeKind } from "../../backends/types";
+import { AuthError, ConfigError, TransientError } from "../errors";
+import { log } from "../log";
+import { backoff, describe, sleep } from "../retry";
+import { serveControl } from "../state";
+import { IgnoreRules } from "../engine/ignore";
+import { Scheduler } from "../engine/scheduler";
+import { saveOnce, type SaveOutcome } from "../engine/save";
+import { startWatcher } from "../engine/watcher";
+import { formatDuration } from "../units";
+import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
+import { summarize } from "./push";
+
+/** How often the work dir itself is checked (vanished, replaced by a new mount). */
+const DIR_CHECK_MS = 10_000;
+
+/** The long-running mode: restore (or resume), watch, save each change, save what is left on SIGTERM. */
+export async function watch(dirArg: string | undefined, flags: Flags): Promise<void> {
+  const settings = await loadSettings("watch", dirArg, flags);
+  process.umask(0o002); // files we write are group-writable: the notebook may run as another UID of the group
+  const session = await openSession(settings, { write: true });
+  if ("watcher" in session) {
+    throw new ConfigError(`a mirrorshade watch already runs on ${settings.dir}`, { hint: "one watch per work dir" });
+  }
+  const { backend, lock } = session;
+
+  let stopping: string | undefined;
+  let wake: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => (wake = resolve));
+  const onSignal = (sig: string) => {
+    if (stopping) {
+      log.warn(`${sig} again: exiting without the final save`);
+      process.exit(130);
+    }
+    stopping = sig;
+    log.info(`${sig}: saving what is left, then exiting`);
+    wake();
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+
+  try {
+    // Start-up retries forever on transient and credential errors: the Secret or the
+    // network may be fixed while we wait; a missing remote or bad config is final.
+    await untilStopped(
+      () => ensureRemote(backend, settings, 0),
+      () => stopping,
+    );
+    if (settings.restore && !stopping) {
+      const progress = log.progress(`restoring ${settings.dir}`);
+      const report = await untilStopped(
+        () => backend.restore(),
+        () => stopping,
+      );
+      if (report) {
+        progress.done(
+          report.resumed
+            ? `resumed from state${report.incoming.length ? `, took ${report.incoming.length} change(s) from the remote` : ""}`
+            : report.empty
+              ? "the remote is empty: nothing to restore"
+              : `restored ${report.written.length} file(s), kept ${report.kept.length} local file(s) that differ`,
+        );
+      }
+    }
+    if (stopping) return;
+    lock.markReady();
+
+    let last: SaveOutcome | undefined;
+    const scheduler = new Scheduler({
+      debounce: settings.debounce,
+      maxDelay: settings.maxDelay,
+      save: async (paths, force) => {
+        last = await saveOnce(backend, paths.has(".") ? "all" : paths, settings, { forceInvalid: force });
+        return { deferred: last.plan.deferred };
+      },
+    });
+    const rules = new IgnoreRules(settings.dir, settings.ignore);
+    const onChange = (rel: string, kind: ChangeKind) => scheduler.notify(rel, kind);
+    let watcher = await startWatcher(settings.dir, rules, onChange, { pollEvery: Math.max(settings.maxDelay, 10_000) });
+    log.info(`watching ${settings.dir}`, {
+      remote: settings.remote,
+      debounce: settings.debounce,
+      maxDelay: settings.maxDelay,
+    });
+    // Whatever changed while we were not running (and local files kept by the restore).
+    scheduler.notify(".", "update");
+
+    const control = serveControl(lock.socket, async ({ op }) => {
+      if (op === "plan") {
+        const o = await scheduler.exclusive(() => saveOnce(backend, "all", settings, { dryRun: true }));
+        return summarize({ ...settings, dryRun: true }, o.plan, undefined, o.ms);
+      }
+      const ok = await scheduler.saveNow();
+      if (!ok) throw new TransientError("the running watch could not save; see its log");
+      return last
+        ? summarize(settings, last.plan, last.report, last.ms)
+        : summarize(settings, emptyPlan(), undefined, 0);
+    });
+
+    const identity = dirIdentity(settings.dir);
+    let vanished = false;
+    const dirCheck = setInterval(() => {
+      const now = dirIdentity(settings.dir);
+      if (!now) {
+        if (!vanished) log.error(`work dir ${settings.dir} vanished: nothing is saved until it is back`);
+        vanished = true;
+        return;
+      }
+      if (vanished || now !== identity) {
+        log.warn(`work dir ${settings.dir} was ${vanished ? "restored" : "replaced"}: watching it afresh`);
+        vanished = false;
+        void watcher.close().then(async () => {
+          watcher = await startWatcher(settings.dir, rules, onChange, {
+            pollEvery: Math.max(settings.maxDelay, 10_000),
+          });
+          scheduler.notify(".", "update");
+        });
+      }
+    }, DIR_CHECK_MS);
+    dirCheck.unref();
+
+    await stopped;
+    clearInterval(dirCheck);
+    await watcher.close();
+    control.close();
+    const unsaved = await scheduler.flush(settings.shutdownTimeout);
+    if (unsaved.length) {
+      throw new TransientError(
+        `exiting with ${unsaved.length} change(s) not saved: ${unsaved.slice(0, 5).join(", ")}${unsaved.length > 5 ? ", …" : ""}`,
+        { hint: `the remote did not take them within --shutdown-timeout ${formatDuration(settings.shutdownTimeout)}` },
+      );
+    }
+    log.info("all changes saved; bye");
+  } finally {
+    await session.close();
+  }
+}
+
+/** Retry `fn` forever on transient and auth errors (backoff, jitter), until a signal arrives. */
+async function untilStopped<T>(fn: () => Promise<T>, stopping: () => string | undefined): Promise<T | undefined> {
+  for (let attempt = 1; !stopping(); attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof TransientError || err instanceof AuthError)) throw err;
+      const wait = backoff(attempt, 60_000);
+      log.error(`${describe(err)}; retrying in ${formatDuration(wait)}`, { hint: err.hint });
+      for (const end = Date.now() + wait; Date.now() < end && !stopping();)
+        await sleep(Math.min(250, end - Date.now()));
+    }
+  }
+  return undefined;
+}
+
+function dirIdentity(dir: string): string | undefined {
+  try {
+    const st = statSync(dir);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function emptyPlan() {
+  return { entries: [], skipped: [], deferred: [], total: 0, unacknowledged: 0 };
+}

@@ -1,0 +1,135 @@
+/**
+ * One save, with the behaviour every backend shares: the path filter (size cap,
+ * half-written notebooks), the mass-deletion guard, dry-run, timing and logging.
+ */
+import { open } from "node:fs/promises";
+import { hostname } from "node:os";
+import path from "node:path";
+import type { Backend, ChangeSet, PathFilter, PlanEntry, SaveMeta, SavePlan, SaveReport } from "../../backends/types";
+import type { Settings } from "../config";
+import { log } from "../log";
+import { formatSize } from "../units";
+
+export interface SaveOutcome {
+  plan: SavePlan;
+  report?: SaveReport;
+  ms: number;
+}
+
+export interface SaveOptions {
+  /** Save half-written notebooks anyway (shutdown, one-shot push, or stuck too long). */
+  forceInvalid?: boolean | ((rel: string) => boolean);
+  dryRun?: boolean;
+}
+
+/** Deleting more than this share of the saved files (and at least MIN files) needs --allow-mass-delete. */
+const MASS_DELETE_SHARE = 0.5;
+const MASS_DELETE_MIN = 10;
+
+export async function saveOnce(
+  backend: Backend,
+  changes: ChangeSet | "all",
+  settings: Settings,
+  opts: SaveOptions = {},
+): Promise<SaveOutcome> {
+  const started = performance.now();
+  const plan = await backend.plan(changes, makeFilter(settings, opts));
+  applyDeletionGuard(plan, settings);
+  for (const s of plan.skipped) log.warn(`not saving ${s.path}: ${s.reason}`);
+  if (opts.dryRun || (plan.entries.length === 0 && plan.unacknowledged === 0)) {
+    return { plan, ms: performance.now() - started };
+  }
+  const report = await backend.save(plan, buildMeta(settings, plan.entries));
+  const ms = performance.now() - started;
+  if (report.conflicts.length) {
+    log.error(
+      `conflict: ${report.conflicts.length} path(s) changed here and at the remote; ours kept, theirs in history`,
+      {
+        paths: report.conflicts.map((c) => c.path),
+        conflictRef: report.conflictRef,
+        conflicts: report.conflicts,
+      },
+    );
+  }
+  if (report.incoming.length)
+    log.info(`took ${report.incoming.length} change(s) from the remote`, { paths: report.incoming.slice(0, 20) });
+  log.info(`saved ${report.saved.length} change(s)`, { id: report.id, ms: Math.round(ms) });
+  return { plan, report, ms };
+}
+
+export function makeFilter(settings: Settings, opts: SaveOptions): PathFilter {
+  return async (entry: PlanEntry) => {
+    if (entry.op === "delete") return "save";
+    if (entry.size !== undefined && entry.size > settings.maxFileSize) {
+      return { skip: `${formatSize(entry.size)} is over --max-file-size ${formatSize(settings.maxFileSize)}` };
+    }
+    if (entry.path.endsWith(".ipynb")) {
+      const force = typeof opts.forceInvalid === "function" ? opts.forceInvalid(entry.path) : opts.forceInvalid;
+      if (!(await isCompleteJson(path.join(settings.dir, entry.path)))) {
+        if (!force) return { defer: "notebook is not valid JSON yet (half-written?)" };
+        log.warn(`saving ${entry.path} although it is not valid JSON (it stayed that way)`);
+      }
+    }
+    return "save";
+  };
+}
+
+async function isCompleteJson(file: string): Promise<boolean> {
+  let fh;
+  try {
+    fh = await open(file, "r");
+    const text = await fh.readFile("utf8");
+    if (text.trim() === "") return false;
+    JSON.parse(text);
+    return true;
+  } catch (err) {
+    // A vanished file is a deletion in the making, not a half-written notebook.
+    return (err as NodeJS.ErrnoException).code === "ENOENT";
+  } finally {
+    await fh?.close();
+  }
+}
+
+function applyDeletionGuard(plan: SavePlan, settings: Settings): void {
+  const deletes = plan.entries.filter((e) => e.op === "delete");
+  if (settings.allowMassDelete || deletes.length < MASS_DELETE_MIN || deletes.length <= plan.total * MASS_DELETE_SHARE)
+    return;
+  log.error(
+    `refusing to save the deletion of ${deletes.length} of ${plan.total} saved files: was the work dir emptied or unmounted?`,
+    { hint: "if it is intended, run with --allow-mass-delete (MIRRORSHADE_ALLOW_MASS_DELETE=true)" },
+  );
+  plan.entries = plan.entries.filter((e) => e.op !== "delete");
+  for (const d of deletes) plan.deferred.push({ path: d.path, reason: "mass deletion" });
+}
+
+export function buildMeta(settings: Settings, entries: PlanEntry[]): SaveMeta {
+  const host = hostname();
+  const date = new Date();
+  const list = entries.map((e) => e.path);
+  const shown = list.slice(0, 3).join(", ") + (list.length > 3 ? ` and ${list.length - 3} more` : "");
+  const vars: Record<string, string> = {
+    count: String(list.length),
+    files: shown || "nothing new",
+    list: list.map((p) => `- ${p}`).join("\n"),
+    added: String(entries.filter((e) => e.op === "add").length),
+    modified: String(entries.filter((e) => e.op === "modify").length),
+    deleted: String(entries.filter((e) => e.op === "delete").length),
+    host,
+    date: date.toISOString(),
+    branch: settings.branch ?? "",
+  };
+  const fill = (t: string) => t.replace(/\{(\w+)\}/g, (m, k: string) => vars[k] ?? m);
+  return {
+    message: fill(settings.message),
+    author: settings.author,
+    trailers: settings.trailer.map(fill),
+    host,
+    date,
+  };
+}
+
+/** A one-line summary of what a plan holds. */
+export function describePlan(plan: SavePlan): string {
+  const n = (op: string) => plan.entries.filter((e) => e.op === op).length;
+  return `${n("add")} added, ${n("modify")} modified, ${n("delete")} deleted`;
+}

@@ -1,0 +1,85 @@
+/**
+ * Typed errors. Commands and backends throw these; only `main` turns them into an exit
+ * code (see EXIT_CODES). A backend translates its library's errors at its edge and keeps
+ * the original as `cause`.
+ */
+
+export const EXIT_CODES = {
+  ok: 0,
+  unexpected: 1,
+  usage: 2,
+  auth: 3,
+  unreachable: 4,
+  conflict: 5,
+  notFound: 6,
+  guard: 7,
+} as const;
+
+/** Shown in `--help` and README. */
+export const EXIT_CODES_HELP = `Exit status:
+  0  ok: everything seen was saved (or restored)
+  1  unexpected error (a bug: please report it with the stack trace)
+  2  usage or configuration error (bad flag, config file, duration, remote URL, directory)
+  3  authentication or permission refused by the remote
+  4  remote unreachable, or a transient failure outlasted --retry-for / --shutdown-timeout
+  5  saved, but a concurrent change conflicted: both versions are kept (see the conflict ref)
+  6  remote not found (repository or bucket missing; --create makes a local one)
+  7  refused by a safety guard (e.g. a mass deletion; --allow-mass-delete saves it)`;
+
+export abstract class MirrorshadeError extends Error {
+  abstract readonly exitCode: number;
+  /** One line telling the user how to fix it, printed after the message. */
+  readonly hint?: string;
+  constructor(message: string, opts: { hint?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    if (opts.hint) this.hint = opts.hint;
+  }
+}
+
+/** Bad flag, env, config file or argument. */
+export class ConfigError extends MirrorshadeError {
+  readonly exitCode = EXIT_CODES.usage;
+}
+
+/** The remote refused our credentials or permissions. */
+export class AuthError extends MirrorshadeError {
+  readonly exitCode = EXIT_CODES.auth;
+}
+
+/** Worth retrying: network down, server error, lock held by a busy peer. */
+export class TransientError extends MirrorshadeError {
+  readonly exitCode = EXIT_CODES.unreachable;
+}
+
+/** The remote location does not exist. */
+export class NotFoundError extends MirrorshadeError {
+  readonly exitCode = EXIT_CODES.notFound;
+}
+
+/** Our changes were saved, but someone else's conflicted; both versions are kept. */
+export class ConflictError extends MirrorshadeError {
+  readonly exitCode = EXIT_CODES.conflict;
+}
+
+/** A safety guard refused to save (mass deletion, vanished work dir). */
+export class GuardError extends MirrorshadeError {
+  readonly exitCode = EXIT_CODES.guard;
+}
+
+export function isTransient(err: unknown): boolean {
+  return err instanceof TransientError;
+}
+
+/** Rebuild a typed error from an exit code reported by another mirrorshade process. */
+export function errorFromExitCode(code: number, message: string, hint?: string): MirrorshadeError {
+  const cls =
+    {
+      [EXIT_CODES.usage]: ConfigError,
+      [EXIT_CODES.auth]: AuthError,
+      [EXIT_CODES.conflict]: ConflictError,
+      [EXIT_CODES.notFound]: NotFoundError,
+      [EXIT_CODES.guard]: GuardError,
+    }[code] ?? TransientError;
+  return new cls(message, { hint });
+}

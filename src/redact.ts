@@ -1,0 +1,33 @@
+/**
+ * The one redaction layer: every log line, error message and `--json` document passes
+ * through `redact` before it leaves the process.
+ */
+
+const secrets = new Set<string>();
+
+/** Register a secret value (a token, a password) so it is masked wherever it appears. */
+export function addSecret(value: string | undefined): void {
+  const v = value?.trim();
+  // Very short values would mask ordinary words; real tokens are long.
+  if (v && v.length >= 6) secrets.add(v);
+}
+
+const USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^/\s@]*@/gi;
+const PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g;
+const AUTH_HEADER = /(authorization:\s*(?:basic|bearer|token)\s+)\S+/gi;
+
+export function redact(text: string): string {
+  let out = text.replace(PEM, "[redacted private key]").replace(USERINFO, "$1***@").replace(AUTH_HEADER, "$1***");
+  for (const s of secrets) out = out.split(s).join("***");
+  return out;
+}
+
+/** Redact every string inside a JSON-able value. */
+export function redactDeep<T>(value: T): T {
+  return JSON.parse(redact(JSON.stringify(value))) as T;
+}
+
+/** A URL without its userinfo, for display and for git config. */
+export function stripUserinfo(url: string): string {
+  return url.replace(USERINFO, "$1");
+}
