@@ -33,10 +33,13 @@ const OWN_KEYS = [
 /** The user's own ssh choice, passed through in laptop mode only. */
 const LAPTOP_PASSTHROUGH = ["GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT"];
 
+/** Ambient variables that make git run a program (editors, pagers): git here is never interactive. */
+const RUNS_CODE = new Set(["EDITOR", "VISUAL", "PAGER", "PREFIX", "SSH_ASKPASS"]);
+
 export function buildGitEnv(opts: GitEnvOptions, base: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) {
-    if (v !== undefined && !k.startsWith("GIT_")) env[k] = v;
+    if (v !== undefined && !k.startsWith("GIT_") && !RUNS_CODE.has(k)) env[k] = v;
   }
   Object.assign(env, {
     LC_ALL: "C",
