@@ -1,0 +1,206 @@
+/**
+ * The contract every backend passes. Each backend's test calls `backendContract` with a
+ * way to make a fresh remote and open backends on it; the suite checks behaviour only
+ * through the Backend interface (what one side saves, another side restores).
+ */
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync, statSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import type { Backend, ChangeKind, PathFilter, SaveMeta } from "../../backends/types";
+import { NotFoundError } from "../../src/errors";
+import { tempDir } from "../helpers";
+
+export interface ContractTarget {
+  /** A fresh, existing, empty remote for one test. */
+  remote(): Promise<string> | string;
+  /** A remote URL that does not exist (for check/create). */
+  missingRemote(): string;
+  open(remote: string, dir: string, stateDir: string): Promise<Backend>;
+}
+
+const saveAll: PathFilter = async () => "save";
+const meta = (): SaveMeta => ({ message: "contract test", trailers: [], host: "test", date: new Date() });
+
+/** One side of a test: a work dir and a state dir of its own, on a shared remote. */
+async function side(t: ContractTarget, remote: string) {
+  const root = tempDir("ms-contract-");
+  const dir = path.join(root, "work");
+  mkdirSync(dir);
+  const backend = await t.open(remote, dir, path.join(root, "state"));
+  return {
+    dir,
+    backend,
+    write(rel: string, content: string) {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      writeFileSync(path.join(dir, rel), content);
+    },
+    read: (rel: string) => readFileSync(path.join(dir, rel), "utf8"),
+    async saveAll() {
+      const plan = await backend.plan("all", saveAll);
+      return backend.save(plan, meta());
+    },
+    async saveChanges(changes: Record<string, ChangeKind>) {
+      const plan = await backend.plan(new Map(Object.entries(changes)), saveAll);
+      return backend.save(plan, meta());
+    },
+  };
+}
+
+function listFiles(dir: string, base = dir): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? listFiles(p, base) : [path.relative(base, p).split(path.sep).join("/")];
+  });
+}
+
+export function backendContract(name: string, t: ContractTarget): void {
+  describe(`backend contract: ${name}`, () => {
+    it("check() reports a missing remote as NotFoundError; create() makes it", async () => {
+      const remote = t.missingRemote();
+      const a = await side(t, remote);
+      await expect(a.backend.check()).rejects.toBeInstanceOf(NotFoundError);
+      if (!a.backend.create) return;
+      await a.backend.create();
+      await expect(a.backend.check()).resolves.toBeUndefined();
+    });
+
+    it("restores an empty remote as empty, writing nothing", async () => {
+      const a = await side(t, await t.remote());
+      a.write("local.txt", "mine");
+      const r = await a.backend.restore();
+      expect(r.empty).toBe(true);
+      expect(listFiles(a.dir)).toEqual(["local.txt"]);
+    });
+
+    it("round-trips files: what one side saves, another restores byte for byte", async () => {
+      const remote = await t.remote();
+      const a = await side(t, remote);
+      await a.backend.restore();
+      const files: Record<string, string> = {
+        "top.txt": "top\n",
+        "nested/deeper/n.ipynb": '{"cells": []}',
+        "with space/ünïcødé ✓.md": "unicode\n",
+        "empty.txt": "",
+      };
+      for (const [p, c] of Object.entries(files)) a.write(p, c);
+      const report = await a.saveAll();
+      expect(report.saved.map((e) => e.path).sort()).toEqual(Object.keys(files).sort());
+      const b = await side(t, remote);
+      const r = await b.backend.restore();
+      expect(r.written.sort()).toEqual(Object.keys(files).sort());
+      for (const [p, c] of Object.entries(files)) expect(b.read(p)).toBe(c);
+    });
+
+    it("saves a change set: modifications and deletions reach the remote", async () => {
+      const remote = await t.remote();
+      const a = await side(t, remote);
+      await a.backend.restore();
+      a.write("keep.txt", "1");
+      a.write("gone.txt", "1");
+      await a.saveAll();
+      a.write("keep.txt", "2");
+      const { rmSync } = await import("node:fs");
+      rmSync(path.join(a.dir, "gone.txt"));
+      const report = await a.saveChanges({ "keep.txt": "update", "gone.txt": "delete" });
+      expect(report.saved.map((e) => `${e.op} ${e.path}`).sort()).toEqual(["delete gone.txt", "modify keep.txt"]);
+      const b = await side(t, remote);
+      await b.backend.restore();
+      expect(listFiles(b.dir)).toEqual(["keep.txt"]);
+      expect(b.read("keep.txt")).toBe("2");
+    });
+
+    it("plan() writes nothing; filter verdicts are obeyed", async () => {
+      const remote = await t.remote();
+      const a = await side(t, remote);
+      await a.backend.restore();
+      a.write("ok.txt", "ok");
+      a.write("big.bin", "x".repeat(100));
+      a.write("later.ipynb", "{");
+      const filter: PathFilter = async (e) =>
+        e.path === "big.bin" ? { skip: "too big" } : e.path === "later.ipynb" ? { defer: "half-written" } : "save";
+      const plan = await a.backend.plan("all", filter);
+      expect(plan.entries.map((e) => e.path)).toEqual(["ok.txt"]);
+      expect(plan.skipped.map((e) => e.path)).toEqual(["big.bin"]);
+      expect(plan.deferred.map((e) => e.path)).toEqual(["later.ipynb"]);
+      const b = await side(t, remote);
+      expect((await b.backend.restore()).empty).toBe(true); // the plan saved nothing
+      await a.backend.save(plan, meta());
+      const c = await side(t, remote);
+      await c.backend.restore();
+      expect(listFiles(c.dir)).toEqual(["ok.txt"]);
+    });
+
+    it("restore is the union, local first: never deletes or overwrites a local file", async () => {
+      const remote = await t.remote();
+      const a = await side(t, remote);
+      await a.backend.restore();
+      a.write("both.txt", "remote version");
+      a.write("remote-only.txt", "r");
+      await a.saveAll();
+      const b = await side(t, remote);
+      b.write("both.txt", "local version");
+      b.write("local-only.txt", "l");
+      const r = await b.backend.restore();
+      expect(b.read("both.txt")).toBe("local version");
+      expect(b.read("local-only.txt")).toBe("l");
+      expect(b.read("remote-only.txt")).toBe("r");
+      expect(r.kept).toEqual(["both.txt"]);
+      expect(r.written).toEqual(["remote-only.txt"]);
+      // Idempotent.
+      const again = await b.backend.restore();
+      expect(again.written).toEqual([]);
+      expect(b.read("both.txt")).toBe("local version");
+      // The next save makes the local version the remote's.
+      await b.saveAll();
+      const c = await side(t, remote);
+      await c.backend.restore();
+      expect(c.read("both.txt")).toBe("local version");
+    });
+
+    it("two writers: different files both survive; the same file keeps the later saver's whole file", async () => {
+      const remote = await t.remote();
+      const a = await side(t, remote);
+      const b = await side(t, remote);
+      await a.backend.restore();
+      await b.backend.restore();
+      a.write("shared.txt", "from a\n");
+      a.write("a.txt", "a");
+      await a.saveAll();
+      b.write("shared.txt", "from b\n");
+      b.write("b.txt", "b");
+      const report = await b.saveAll();
+      expect(report.conflicts.map((c) => c.path)).toEqual(["shared.txt"]);
+      const c = await side(t, remote);
+      await c.backend.restore();
+      expect(listFiles(c.dir).sort()).toEqual(["a.txt", "b.txt", "shared.txt"]);
+      expect(c.read("shared.txt")).toBe("from b\n");
+      // A's other file came into B's work dir.
+      expect(existsSync(path.join(b.dir, "a.txt"))).toBe(true);
+    });
+
+    it("nothing to save is not an error and saves nothing", async () => {
+      const a = await side(t, await t.remote());
+      await a.backend.restore();
+      const plan = await a.backend.plan("all", saveAll);
+      expect(plan.entries).toEqual([]);
+      const report = await a.backend.save(plan, meta());
+      expect(report.saved).toEqual([]);
+    });
+
+    it("restored files are readable and writable by the group", async () => {
+      const remote = await t.remote();
+      const a = await side(t, remote);
+      await a.backend.restore();
+      a.write("f.txt", "x");
+      await a.saveAll();
+      const old = process.umask(0o002);
+      try {
+        const b = await side(t, remote);
+        await b.backend.restore();
+        expect(statSync(path.join(b.dir, "f.txt")).mode & 0o060).toBe(0o060);
+      } finally {
+        process.umask(old);
+      }
+    });
+  });
+}
