@@ -275,10 +275,7 @@ class GitBackend implements Backend {
     await this.ensureReady();
     const report: SaveReport = { saved: [], incoming: [], conflicts: [] };
     if (plan.entries.length) {
-      const list = path.join(this.ctx.stateDir, "pathspec");
-      writeFileSync(list, plan.entries.map((e) => e.path).join("\0") + "\0");
-      // --verbose: simple-git waits 50 ms after a git that prints nothing.
-      await this.git.run(["add", "-A", "--verbose", `--pathspec-from-file=${list}`, "--pathspec-file-nul"]);
+      await this.stage(plan);
       const args = ["commit", "--no-verify", "--no-edit", "--cleanup=verbatim", "-m", meta.message];
       if (meta.author) args.push(`--author=${meta.author}`);
       for (const t of meta.trailers) args.push(`--trailer=${t}`);
@@ -307,6 +304,31 @@ class GitBackend implements Backend {
   }
 
   async close(): Promise<void> {}
+
+  /** `git add` the planned paths. A file we cannot read (another UID's 0600 file) is skipped, not fatal. */
+  private async stage(plan: SavePlan): Promise<void> {
+    const list = path.join(this.ctx.stateDir, "pathspec");
+    for (;;) {
+      writeFileSync(list, plan.entries.map((e) => e.path).join("\0") + "\0");
+      try {
+        // --verbose: simple-git waits 50 ms after a git that prints nothing.
+        await this.git.run(["add", "-A", "--verbose", `--pathspec-from-file=${list}`, "--pathspec-file-nul"]);
+        return;
+      } catch (err) {
+        if (!(err instanceof GitFailure)) throw err;
+        const bad = new Set(
+          [...err.stderr.matchAll(/open\("(.+?)"\): Permission denied|unable to index file '(.+?)'/g)].map(
+            (m) => path.relative(this.ctx.dir, path.resolve(this.ctx.dir, m[1] ?? m[2]!)).split(path.sep).join("/"),
+          ),
+        );
+        const before = plan.entries.length;
+        plan.entries = plan.entries.filter((e) => !bad.has(e.path));
+        if (plan.entries.length === before) throw err;
+        for (const p of bad) plan.skipped.push({ path: p, reason: "cannot read it (permission denied)" });
+        if (!plan.entries.length) return;
+      }
+    }
+  }
 
   /** Laptop mode waits while the user's own git is mid-operation; sidecar mode makes sure the repo exists. */
   private async ensureReady(): Promise<void> {

@@ -35,11 +35,12 @@ export async function saveOnce(
   const started = performance.now();
   const plan = await backend.plan(changes, makeFilter(settings, opts));
   applyDeletionGuard(plan, settings);
-  for (const s of plan.skipped) log.warn(`not saving ${s.path}: ${s.reason}`);
   if (opts.dryRun || (plan.entries.length === 0 && plan.unacknowledged === 0)) {
+    warnSkipped(plan);
     return { plan, ms: performance.now() - started };
   }
   const report = await backend.save(plan, buildMeta(settings, plan.entries));
+  warnSkipped(plan);
   const ms = performance.now() - started;
   if (report.conflicts.length) {
     log.error(
@@ -55,6 +56,17 @@ export async function saveOnce(
     log.info(`took ${report.incoming.length} change(s) from the remote`, { paths: report.incoming.slice(0, 20) });
   log.info(`saved ${report.saved.length} change(s)`, { id: report.id, ms: Math.round(ms) });
   return { plan, report, ms };
+}
+
+/** Each skipped file is warned about once per process (and again when its reason changes). */
+const warned = new Set<string>();
+function warnSkipped(plan: SavePlan): void {
+  for (const s of plan.skipped) {
+    const key = `${s.path}\0${s.reason}`;
+    if (warned.has(key)) continue;
+    warned.add(key);
+    log.warn(`not saving ${s.path}: ${s.reason}`);
+  }
 }
 
 export function makeFilter(settings: Settings, opts: SaveOptions): PathFilter {
