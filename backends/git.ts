@@ -9,7 +9,9 @@ import { hostname } from "node:os";
 import path from "node:path";
 import { AuthError, ConfigError, MirrorshadeError, NotFoundError, TransientError } from "../src/errors";
 import { IgnoreRules } from "../src/engine/ignore";
+import { credentialEnv } from "../src/credentials";
 import { Git, GitFailure, buildGitEnv, nulSplit } from "../src/git";
+import { schemeOf } from "./index";
 import { stripUserinfo } from "../src/redact";
 import type {
   Backend,
@@ -83,8 +85,9 @@ class GitBackend implements Backend {
         }
         this.remote = m[1]!;
         this.branch = m[2]!;
+        this.url = (await this.git.out(["remote", "get-url", this.remote])).trim();
       } else {
-        this.remote = this.url;
+        this.remote = stripUserinfo(this.url);
       }
       return;
     }
@@ -105,8 +108,27 @@ class GitBackend implements Backend {
     }
   }
 
-  async check(): Promise<void> {
+  async check(opts: { write?: boolean } = {}): Promise<void> {
     await this.lsRemote();
+    if (opts.write) await this.probePush();
+  }
+
+  /**
+   * Prove we may push without pushing: a dry-run deletion of a branch that does not exist
+   * talks to the server's receive-pack (which checks write access) and then stops.
+   */
+  private async probePush(): Promise<void> {
+    await this.ensureRepo();
+    const target = this.laptop ? this.remote : stripUserinfo(this.url!);
+    try {
+      await this.git.out(["push", "--dry-run", "--porcelain", target, `:refs/heads/mirrorshade/probe-${process.pid}`], {
+        env: this.credentials(),
+      });
+    } catch (err) {
+      if (!(err instanceof GitFailure)) throw err;
+      if (/remote ref does not exist|unable to delete/i.test(err.stderr + err.stdout)) return;
+      throw translate(err, this.url ?? this.remote);
+    }
   }
 
   async create(): Promise<void> {
@@ -317,8 +339,11 @@ class GitBackend implements Backend {
       } catch (err) {
         if (!(err instanceof GitFailure)) throw err;
         const bad = new Set(
-          [...err.stderr.matchAll(/open\("(.+?)"\): Permission denied|unable to index file '(.+?)'/g)].map(
-            (m) => path.relative(this.ctx.dir, path.resolve(this.ctx.dir, m[1] ?? m[2]!)).split(path.sep).join("/"),
+          [...err.stderr.matchAll(/open\("(.+?)"\): Permission denied|unable to index file '(.+?)'/g)].map((m) =>
+            path
+              .relative(this.ctx.dir, path.resolve(this.ctx.dir, m[1] ?? m[2]!))
+              .split(path.sep)
+              .join("/"),
           ),
         );
         const before = plan.entries.length;
@@ -415,8 +440,13 @@ class GitBackend implements Backend {
           nulSplit(await this.git.out(["diff", "--name-only", "-z", "--no-renames", ours, theirs, "--", ...both])),
         )
       : new Set<string>();
+    // An uncommitted edit conflicts only if the work tree's file differs from theirs.
+    const dirtyBoth = both.filter((p) => dirty.has(p));
+    const dirtyDiffer = dirtyBoth.length
+      ? new Set(nulSplit(await this.git.out(["diff", "--name-only", "-z", "--no-renames", theirs, "--", ...dirtyBoth])))
+      : new Set<string>();
     const conflicts: Conflict[] = both
-      .filter((p) => differ.has(p) || dirty.has(p))
+      .filter((p) => (dirty.has(p) ? dirtyDiffer.has(p) : differ.has(p)))
       .map((p) => ({ path: p, ours, theirs }));
 
     let merged = theirs;
@@ -443,6 +473,21 @@ class GitBackend implements Backend {
       merged = (await this.git.out(["commit-tree", tree, "-p", ours, "-p", theirs, "-m", msg])).trim();
       rmQuiet(index);
     }
+    // Our side of a conflict not committed yet (edited since the last save, e.g. a one-shot
+    // push): snapshot those files on top of our commit, so the conflict branch holds it exactly.
+    let ourSide = ours;
+    const dirtyConflicts = conflicts.filter((c) => dirty.has(c.path)).map((c) => c.path);
+    if (dirtyConflicts.length) {
+      const env = { GIT_INDEX_FILE: path.join(this.ctx.stateDir, "conflict.index") };
+      await this.git.run(["read-tree", ours], { env });
+      for (let i = 0; i < dirtyConflicts.length; i += 500)
+        await this.git.run(["add", "-A", "--", ...dirtyConflicts.slice(i, i + 500)], { env });
+      const tree = (await this.git.out(["write-tree"], { env })).trim();
+      const msg = `mirrorshade: our side of ${dirtyConflicts.length} conflict(s), before integrating ${theirs.slice(0, 12)}`;
+      ourSide = (await this.git.out(["commit-tree", tree, "-p", ours, "-m", msg])).trim();
+      rmQuiet(env.GIT_INDEX_FILE);
+      for (const c of conflicts) if (dirty.has(c.path)) c.ours = ourSide;
+    }
     await this.git.run(["reset", "-q", merged]);
     const incoming = [...theirChanged].filter((p) => !ourChanged.has(p) && !dirty.has(p));
     const inTree = incoming.length
@@ -455,11 +500,11 @@ class GitBackend implements Backend {
     for (const p of incoming.filter((p) => !inTree.has(p))) rmQuiet(path.join(this.ctx.dir, p));
 
     let conflictRef: string | undefined;
-    if (conflicts.length && base !== ours) {
+    if (conflicts.length) {
       const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
       conflictRef = `mirrorshade/conflict/${hostnameSafe()}-${stamp}`;
       try {
-        await this.network(["push", "--porcelain", this.remote, `${ours}:refs/heads/${conflictRef}`]);
+        await this.network(["push", "--porcelain", this.remote, `${ourSide}:refs/heads/${conflictRef}`]);
       } catch (err) {
         this.ctx.log.warn(
           `could not push the conflict branch ${conflictRef} (our commits stay in the merge's history)`,
@@ -494,12 +539,18 @@ class GitBackend implements Backend {
     return safe;
   }
 
+  /** Credentials for one network call, read fresh (a rotated Secret is picked up). */
+  private credentials(): Record<string, string> {
+    if (this.url === undefined) return {};
+    return credentialEnv(this.url, schemeOf(this.url), this.ctx.settings, this.ctx.stateDir);
+  }
+
   /** Run a git command that talks to the remote, translating its failures. */
   private async network(args: string[]): Promise<string>;
   private async network(args: string[], push: true): Promise<{ rejected: boolean }>;
   private async network(args: string[], push = false): Promise<string | { rejected: boolean }> {
     try {
-      const out = await this.git.out(args);
+      const out = await this.git.out(args, { env: this.credentials() });
       return push ? { rejected: false } : out;
     } catch (err) {
       if (!(err instanceof GitFailure)) throw err;
@@ -516,37 +567,92 @@ class GitBackend implements Backend {
   }
 }
 
-/** A git failure as one of our typed errors, with the original kept as `cause`. */
+/** A git failure as one of our typed errors, with the original kept as `cause`; the message says precisely what is wrong. */
 export function translate(err: GitFailure, remote: string): MirrorshadeError {
   const text = err.stderr + err.stdout;
   const where = stripUserinfo(remote);
   const opts = (hint: string) => ({ hint, cause: err });
-  if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i.test(text)) {
-    return new AuthError(`ssh host key of ${where} is unknown or changed`, opts("check the known_hosts you provide"));
-  }
-  if (
-    /Authentication failed|could not read Username|Permission denied \(|HTTP (401|403)|returned error: (401|403)|access denied|not authorized/i.test(
-      text,
-    )
-  ) {
-    return new AuthError(
-      `the remote ${where} refused our credentials`,
-      opts("check the ssh key or token and its permissions"),
-    );
-  }
-  if (
-    /does not appear to be a git repository|Repository not found|not found|No such file or directory|returned error: 404/i.test(
-      text,
-    )
-  ) {
-    return new NotFoundError(`remote ${where} not found`, opts("check the URL; for a local path, --create makes one"));
-  }
-  if (/pre-receive hook declined|\[remote rejected\]|protected branch/i.test(text)) {
-    return new AuthError(
-      `the remote ${where} rejected the push: ${lastLine(err.stderr)}`,
-      opts("check the branch's protection and your push rights"),
-    );
-  }
+  const rules: [RegExp, () => MirrorshadeError][] = [
+    [
+      /REMOTE HOST IDENTIFICATION HAS CHANGED/i,
+      () =>
+        new AuthError(
+          `the ssh host key of ${where} CHANGED`,
+          opts(
+            "if the server was really re-keyed, update the known_hosts you provide; otherwise someone may be intercepting",
+          ),
+        ),
+    ],
+    [
+      /Host key verification failed|No \S+ host key is known/i,
+      () =>
+        new AuthError(
+          `the ssh host key of ${where} is not in known_hosts`,
+          opts(
+            "provide it with MIRRORSHADE_SSH_KNOWN_HOSTS_FILE (ssh-keyscan), or opt in with --ssh-accept-new-host-keys",
+          ),
+        ),
+    ],
+    [
+      /No user exists for uid/i,
+      () =>
+        new AuthError(
+          "ssh refuses to run: this uid has no passwd entry",
+          opts("install libnss-wrapper in the image (mirrorshade then provides the entry)"),
+        ),
+    ],
+    [
+      /Permission denied \(publickey|Permission denied, please try again/i,
+      () =>
+        new AuthError(
+          `${where} rejected the ssh key`,
+          opts("check that the key in MIRRORSHADE_SSH_KEY_FILE is authorized for this repository"),
+        ),
+    ],
+    [
+      /marked as read only|read-only|returned error: 403|HTTP 403|not allowed to push|permission to .* denied|You are not allowed/i,
+      () =>
+        new AuthError(`no push permission on ${where}`, opts("give the key or token write access to the repository")),
+    ],
+    [
+      /Authentication failed|could not read (Username|Password)|returned error: 401|HTTP 401|Invalid username or (password|token)/i,
+      () =>
+        new AuthError(
+          `${where} rejected the token (or none was given)`,
+          opts("check MIRRORSHADE_TOKEN_FILE and --token-username"),
+        ),
+    ],
+    [
+      /Could not resolve host(name)?|Name or service not known|Temporary failure in name resolution/i,
+      () =>
+        new TransientError(
+          `cannot resolve the host of ${where}`,
+          opts("check the URL and the cluster's DNS; it is retried"),
+        ),
+    ],
+    [
+      /Connection refused|Connection timed out|No route to host|Network is unreachable|Operation timed out|Failed to connect/i,
+      () =>
+        new TransientError(
+          `cannot connect to ${where}: ${lastLine(err.stderr)}`,
+          opts("check the host, port and network policy; it is retried"),
+        ),
+    ],
+    [
+      /does not appear to be a git repository|Repository not found|returned error: 404|HTTP 404|No such file or directory|not found/i,
+      () =>
+        new NotFoundError(`repository ${where} not found`, opts("check the URL; for a local path, --create makes one")),
+    ],
+    [
+      /pre-receive hook declined|\[remote rejected\]|protected branch/i,
+      () =>
+        new AuthError(
+          `${where} rejected the push: ${lastLine(err.stderr)}`,
+          opts("check the branch's protection and your push rights"),
+        ),
+    ],
+  ];
+  for (const [re, make] of rules) if (re.test(text)) return make();
   return new TransientError(
     `cannot reach ${where}: ${lastLine(err.stderr)}`,
     opts("it is retried; check the network and the server"),

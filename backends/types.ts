@@ -79,6 +79,8 @@ export interface RestoreReport {
   resumed: boolean;
   incoming: string[];
   conflicts: Conflict[];
+  /** Where our side of a conflict met while resuming was kept (a branch name for git). */
+  conflictRef?: string;
 }
 
 export interface Backend {
@@ -89,8 +91,8 @@ export interface Backend {
     /** `restore --at` can bring back a past point. */
     atRestore: boolean;
   };
-  /** Reachable and credentials work; writes nothing. */
-  check(): Promise<void>;
+  /** Reachable and credentials work (with `write`, also that we may write); writes nothing. */
+  check(opts?: { write?: boolean }): Promise<void>;
   /** Make the remote exist (init --create, --create). */
   create?(): Promise<void>;
   /** Bring the remote into the work dir: the union, local first; never deletes or overwrites a local file. */

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, realpathSync, statSync, accessSync, constants } from "node:fs";
+import { existsSync, mkdirSync, realpathSync, statSync, accessSync, constants } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { ConfigError } from "./errors";
@@ -30,6 +30,12 @@ export interface Settings {
   ignore: string[];
   dryRun: boolean;
   json: boolean;
+  sshKeyFile: string[];
+  sshKnownHostsFile?: string;
+  sshAcceptNewHostKeys: boolean;
+  tokenFile?: string;
+  tokenUsername: string;
+  caFile?: string;
   /** The config file that was read, if any. */
   configFile?: string;
 }
@@ -83,6 +89,8 @@ export async function resolveSettings(
   s.json ??= false;
   s.allowMassDelete ??= false;
   s.trailer ??= [];
+  s.sshKeyFile ??= [];
+  s.sshAcceptNewHostKeys ??= false;
   s.ignore ??= [];
   const settings = s as unknown as Settings;
   if (settings.maxDelay < settings.debounce) {
@@ -134,7 +142,8 @@ function convert(key: string, spec: OptionSpec, raw: unknown, source: string): u
 
 /** A relative local path remote is relative to where it was given (cwd, or the config file's dir). */
 function resolveLocalRemote(remote: string, base: string): string {
-  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote) || /^[^/]+@[^/:]+:/.test(remote);
+  // scheme:// or scp-like [user@]host:path (a colon before any slash), as schemeOf reads it
+  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote) || /^[^/]+:/.test(remote);
   if (isUrl || path.isAbsolute(remote)) return remote;
   return path.resolve(base, remote);
 }
@@ -153,6 +162,16 @@ async function loadConfigFile(explicit: string | undefined, cwd: string, workDir
   const loaders = Object.fromEntries(
     Object.entries(defaultLoaders).map(([ext, l]) => [ext, CODE_CONFIG.test(ext) ? guard(l) : l]),
   );
+  // cosmiconfig() first reads its own "meta config" from the process's cwd, running
+  // .config/config.js & co. with its unguarded loaders: refuse those inside the work dir too.
+  for (const ext of ["js", "ts", "cjs", "mjs", "cts", "mts"]) {
+    const meta = path.join(process.cwd(), ".config", `config.${ext}`);
+    if (existsSync(meta) && isInside(meta, workDir)) {
+      throw new ConfigError(`refusing to run the code config ${meta}: it lies inside the work dir`, {
+        hint: "remove it, or start mirrorshade from a directory outside the work dir",
+      });
+    }
+  }
   const explorer = cosmiconfig("mirrorshade", { searchStrategy: "none", loaders, cache: false });
   let result;
   try {
@@ -174,6 +193,11 @@ async function loadConfigFile(explicit: string | undefined, cwd: string, workDir
   }
   const known = new Set([...Object.keys(OPTIONS), "dir"]);
   for (const key of Object.keys(config)) {
+    if (/^(token|password|secret)$/i.test(key)) {
+      throw new ConfigError(`"${key}" in ${result.filepath}: a config file never holds secrets`, {
+        hint: "mount the token as a file and set tokenFile (MIRRORSHADE_TOKEN_FILE), or set MIRRORSHADE_TOKEN",
+      });
+    }
     if (!known.has(key) || key === "config") {
       throw new ConfigError(`unknown setting "${key}" in ${result.filepath}`, {
         hint: `known settings: ${[...known].filter((k) => k !== "config").join(", ")}`,
@@ -184,7 +208,12 @@ async function loadConfigFile(explicit: string | undefined, cwd: string, workDir
 }
 
 function firstLine(s: string): string {
-  return s.split("\n")[0] ?? s;
+  const lines = s
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  // cosmiconfig's first line is a header ("JSON Error in <file>:"); the reason is on the next.
+  return (/Error in .*:$/.test(lines[0] ?? "") && lines[1] ? lines[1] : lines[0]) ?? s;
 }
 
 export function isInside(child: string, parent: string): boolean {
@@ -211,7 +240,10 @@ export function defaultStateDir(dir: string, env: NodeJS.ProcessEnv = process.en
     env.XDG_STATE_HOME && path.join(env.XDG_STATE_HOME, "mirrorshade"),
     home && home !== "/" && path.join(home, ".local", "state", "mirrorshade"),
     path.join(tmpdir(), `mirrorshade-${process.getuid?.() ?? "user"}`),
-  ].filter((x): x is string => Boolean(x));
+  ]
+    .filter((x): x is string => Boolean(x))
+    // never inside the work dir (`watch ~`); the temp dir stays as the last resort
+    .filter((base, i, all) => i === all.length - 1 || !isInside(base, dir));
   for (const base of candidates) {
     try {
       mkdirSync(base, { recursive: true, mode: 0o700 });

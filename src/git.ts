@@ -29,9 +29,16 @@ const OWN_KEYS = [
   "GIT_COMMITTER_NAME",
   "GIT_COMMITTER_EMAIL",
   "GIT_INDEX_FILE",
+  // Credentials (src/credentials.ts), per network call:
+  "GIT_SSH_COMMAND",
+  "GIT_SSH_VARIANT",
+  "GIT_CONFIG_COUNT",
+  "GIT_CONFIG_KEY_0",
+  "GIT_CONFIG_VALUE_0",
+  "GIT_SSL_CAINFO",
 ];
 /** The user's own ssh choice, passed through in laptop mode only. */
-const LAPTOP_PASSTHROUGH = ["GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT"];
+const LAPTOP_PASSTHROUGH = ["GIT_SSH"];
 
 /** Ambient variables that make git run a program (editors, pagers): git here is never interactive. */
 const RUNS_CODE = new Set(["EDITOR", "VISUAL", "PAGER", "PREFIX", "SSH_ASKPASS"]);
@@ -63,7 +70,7 @@ export function buildGitEnv(opts: GitEnvOptions, base: NodeJS.ProcessEnv = proce
       GIT_CONFIG_NOSYSTEM: "1",
     });
   } else {
-    for (const k of LAPTOP_PASSTHROUGH) if (base[k]) env[k] = base[k]!;
+    for (const k of [...LAPTOP_PASSTHROUGH, "GIT_SSH_COMMAND", "GIT_SSH_VARIANT"]) if (base[k]) env[k] = base[k]!;
   }
   if (opts.identity) {
     Object.assign(env, {
@@ -118,6 +125,8 @@ export class Git {
         // Exactly what buildGitEnv sets: a private global config path and the user's own ssh command.
         allowUnsafeConfigPaths: "GIT_CONFIG_GLOBAL" in env,
         allowUnsafeSshCommand: "GIT_SSH_COMMAND" in env || "GIT_SSH" in env,
+        // One entry (an http.<origin>.extraHeader carrying the token), set by credentialEnv.
+        allowUnsafeConfigEnvCount: "GIT_CONFIG_COUNT" in env,
       },
       // Every non-zero exit becomes a GitFailure carrying the code and both outputs.
       errors: (error, result) => {

@@ -53,6 +53,28 @@ export const OPTIONS = {
     default: "info",
     help: "log level",
   },
+  sshKeyFile: {
+    type: "list",
+    arg: "file",
+    help: "ssh private key file (e.g. from a Secret), repeatable; ssh then ignores the host's ssh config",
+  },
+  sshKnownHostsFile: { type: "string", arg: "file", help: "known_hosts file: the ssh host keys to trust" },
+  sshAcceptNewHostKeys: {
+    type: "boolean",
+    help: "trust an unknown ssh host key on first use (kept in the state dir); a changed key still fails",
+  },
+  tokenFile: {
+    type: "string",
+    arg: "file",
+    help: "file holding an https token (re-read before each use); or set MIRRORSHADE_TOKEN",
+  },
+  tokenUsername: {
+    type: "string",
+    arg: "name",
+    default: "x-access-token",
+    help: "username sent with the token (works for GitHub and GitLab tokens)",
+  },
+  caFile: { type: "string", arg: "file", help: "CA bundle for https git servers with a private CA" },
   debounce: {
     type: "duration",
     arg: "dur",

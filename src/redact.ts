@@ -9,11 +9,17 @@ const secrets = new Set<string>();
 export function addSecret(value: string | undefined): void {
   const v = value?.trim();
   // Very short values would mask ordinary words; real tokens are long.
-  if (v && v.length >= 6) secrets.add(v);
+  if (!v || v.length < 6) return;
+  secrets.add(v);
+  // As it appears inside a JSON string (a quote or backslash in it is escaped there).
+  secrets.add(JSON.stringify(v).slice(1, -1));
 }
 
-const USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^/\s@]*@/gi;
-const PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g;
+// Userinfo cannot hold a quote, <, > or backslash (RFC 3986): stopping there keeps a URL in
+// one JSON field from running on to an "@" in the next one.
+const USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^/?#\s@"<>\\]*@/gi;
+// A truncated key runs to the end of the text, or of its JSON string (the next quote).
+const PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|(?=")|$)/g;
 const AUTH_HEADER = /(authorization:\s*(?:basic|bearer|token)\s+)\S+/gi;
 
 export function redact(text: string): string {

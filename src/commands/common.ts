@@ -60,11 +60,17 @@ export async function openSession(
 }
 
 /** Check the remote; create it when missing and --create was given. */
-export async function ensureRemote(backend: Backend, settings: Settings, retryFor = settings.retryFor): Promise<void> {
+export async function ensureRemote(
+  backend: Backend,
+  settings: Settings,
+  retryFor = settings.retryFor,
+  opts: { write?: boolean } = {},
+): Promise<void> {
   try {
-    await retry("checking the remote", retryFor, () => backend.check());
+    await retry("checking the remote", retryFor, () => backend.check(opts));
   } catch (err) {
     if (!(err instanceof NotFoundError) || !settings.create || !backend.create) throw err;
     await backend.create();
+    await backend.check(opts);
   }
 }

@@ -17,7 +17,8 @@ export async function init(dirArg: string | undefined, flags: Flags): Promise<vo
   if ("watcher" in session)
     throw new ConfigError(`a mirrorshade watch already runs on ${settings.dir}`, { hint: "stop it first" });
   try {
-    await ensureRemote(session.backend, settings);
+    // init is where a user learns what is wrong: check write access too.
+    await ensureRemote(session.backend, settings, settings.retryFor, { write: true });
   } finally {
     await session.close();
   }

@@ -5,7 +5,7 @@ import { log, out } from "../log";
 import { redactDeep, stripUserinfo } from "../redact";
 import { retry } from "../retry";
 import { askWatcher } from "../state";
-import { describePlan, saveOnce } from "../engine/save";
+import { conflictLine, describePlan, reportConflicts, saveOnce } from "../engine/save";
 import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
 
 export interface PushSummary {
@@ -63,25 +63,30 @@ export async function push(dirArg: string | undefined, flags: Flags): Promise<vo
     try {
       await ensureRemote(session.backend, settings);
       // Take the remote's changes first (with no state yet, this is the first restore).
-      if (!settings.dryRun) await retry("restore", settings.retryFor, () => session.backend.restore());
+      const restored = settings.dryRun
+        ? undefined
+        : await retry("restore", settings.retryFor, () => session.backend.restore());
       const outcome = await retry("save", settings.retryFor, () =>
         saveOnce(session.backend, "all", settings, { forceInvalid: true, dryRun: settings.dryRun }),
       );
       summary = summarize(settings, outcome.plan, outcome.report, outcome.ms);
+      // Conflicts met while taking the remote's changes in (our edits not committed yet) count too.
+      if (restored) {
+        summary.incoming = [...restored.incoming, ...summary.incoming];
+        summary.conflicts = [...restored.conflicts, ...summary.conflicts];
+        summary.conflictRef = restored.conflictRef ?? summary.conflictRef;
+        summary.ok = summary.conflicts.length === 0;
+        reportConflicts(restored);
+      }
     } finally {
       await session.close();
     }
   }
   print(summary, settings);
   if (summary.conflicts.length) {
-    throw new ConflictError(
-      `${summary.conflicts.length} path(s) changed here and at the remote: ours saved, theirs kept in history`,
-      {
-        hint: summary.conflictRef
-          ? `our commits before the merge are also on branch ${summary.conflictRef}`
-          : undefined,
-      },
-    );
+    throw new ConflictError(conflictLine(summary.conflicts.length), {
+      hint: summary.conflictRef ? `our commits before the merge are also on branch ${summary.conflictRef}` : undefined,
+    });
   }
   const massDeletes = summary.deferred.filter((d) => d.reason === "mass deletion").length;
   if (massDeletes) {

@@ -6,7 +6,7 @@ import { backoff, describe, sleep } from "../retry";
 import { serveControl } from "../state";
 import { IgnoreRules } from "../engine/ignore";
 import { Scheduler } from "../engine/scheduler";
-import { saveOnce, type SaveOutcome } from "../engine/save";
+import { reportConflicts, saveOnce, type SaveOutcome } from "../engine/save";
 import { startWatcher } from "../engine/watcher";
 import { formatDuration } from "../units";
 import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
@@ -54,6 +54,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
         () => stopping,
       );
       if (report) {
+        reportConflicts(report);
         progress.done(
           report.resumed
             ? `resumed from state${report.incoming.length ? `, took ${report.incoming.length} change(s) from the remote` : ""}`

@@ -15,6 +15,7 @@ export class ChangeSet {
     this.firstAt ??= now;
     if (prev === "create" && kind === "delete") {
       this.paths.delete(rel);
+      if (this.paths.size === 0) this.firstAt = undefined; // nothing unsaved: no max-delay running
       return;
     }
     if (prev === "delete" && kind === "create") kind = "update";

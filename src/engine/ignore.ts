@@ -79,12 +79,16 @@ export class IgnoreRules {
       const dirLike = i < parts.length || isDir;
       const probe = dirLike ? sub + "/" : sub;
       if (this.base.ignores(probe)) return true;
-      for (let j = 0; j < i; j++) {
+      // The deepest ignore file with a matching rule decides, like git: a nested
+      // `!keep.log` re-includes what a parent's `*.log` ignores.
+      for (let j = i - 1; j >= 0; j--) {
         const dir = parts.slice(0, j).join("/");
         const rules = this.rulesFor(dir);
         if (!rules) continue;
         const relToDir = parts.slice(j, i).join("/") + (dirLike ? "/" : "");
-        if (rules.ignores(relToDir)) return true;
+        const verdict = rules.test(relToDir);
+        if (verdict.ignored) return true;
+        if (verdict.unignored) break;
       }
     }
     return false;

@@ -42,20 +42,25 @@ export async function saveOnce(
   const report = await backend.save(plan, buildMeta(settings, plan.entries));
   warnSkipped(plan);
   const ms = performance.now() - started;
-  if (report.conflicts.length) {
-    log.error(
-      `conflict: ${report.conflicts.length} path(s) changed here and at the remote; ours kept, theirs in history`,
-      {
-        paths: report.conflicts.map((c) => c.path),
-        conflictRef: report.conflictRef,
-        conflicts: report.conflicts,
-      },
-    );
-  }
+  reportConflicts(report);
   if (report.incoming.length)
     log.info(`took ${report.incoming.length} change(s) from the remote`, { paths: report.incoming.slice(0, 20) });
   log.info(`saved ${report.saved.length} change(s)`, { id: report.id, ms: Math.round(ms) });
   return { plan, report, ms };
+}
+
+export function conflictLine(n: number): string {
+  return `conflict: ${n} path(s) changed here and at the remote; ours kept, theirs in history`;
+}
+
+/** Conflicts are logged loudly, wherever they were met (a save, a restore, a resume). */
+export function reportConflicts(r: { conflicts: SaveReport["conflicts"]; conflictRef?: string }): void {
+  if (!r.conflicts.length) return;
+  log.error(conflictLine(r.conflicts.length), {
+    paths: r.conflicts.map((c) => c.path),
+    conflictRef: r.conflictRef,
+    conflicts: r.conflicts,
+  });
 }
 
 /** Each skipped file is warned about once per process (and again when its reason changes). */

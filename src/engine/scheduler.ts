@@ -31,6 +31,8 @@ export class Scheduler {
   readonly pending = new ChangeSet();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** Paths of the save in progress (reported as unsaved if shutdown cannot wait for it). */
+  private inFlight: string[] = [];
   private lastEventAt = 0;
   private failures = 0;
   private retryAt = 0;
@@ -76,6 +78,7 @@ export class Scheduler {
       const since = this.invalidSince.get(rel);
       return since !== undefined && now - since >= INVALID_PATIENCE * this.opts.maxDelay;
     };
+    this.inFlight = [...taken.paths.keys()];
     this.running = (async () => {
       try {
         const result = await this.opts.save(taken.paths, force);
@@ -85,8 +88,10 @@ export class Scheduler {
           if (d.reason === "mass deletion") continue; // reported; kept out until a restart or new events
           deferredNow.add(d.path);
           if (!this.invalidSince.has(d.path)) this.invalidSince.set(d.path, now);
-          this.pending.merge(new Map([[d.path, "update" as ChangeKind]]), taken.firstAt);
+          // Counted from now: retried after the next quiet period, not at once (a busy loop).
+          this.pending.merge(new Map([[d.path, "update" as ChangeKind]]), Date.now());
         }
+        if (deferredNow.size) this.lastEventAt = Math.max(this.lastEventAt, Date.now());
         for (const p of this.invalidSince.keys()) if (!deferredNow.has(p)) this.invalidSince.delete(p);
         this.opts.onResult?.(true);
       } catch (err) {
@@ -102,6 +107,7 @@ export class Scheduler {
         this.opts.onResult?.(false, err);
       } finally {
         this.running = undefined;
+        this.inFlight = [];
         for (const w of this.waiters.splice(0)) w();
         this.schedule();
       }
@@ -160,7 +166,7 @@ export class Scheduler {
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
     }
-    return [...this.pending.paths.keys()].concat(this.running ? ["(a save in progress)"] : []);
+    return [...new Set([...this.pending.paths.keys(), ...this.inFlight])];
   }
 
   /** Resolves after the next save attempt ends (tests, status). */

@@ -3,7 +3,9 @@
  * directory ignores handed to it and the finer rules applied here. When inotify limits
  * are exhausted it says so and falls back to periodic scanning.
  */
+import { readdirSync } from "node:fs";
 import path from "node:path";
+import type { AsyncSubscription, SubscribeCallback } from "@parcel/watcher";
 import type { ChangeKind } from "../../backends/types";
 import { log } from "../log";
 import { IgnoreRules, WATCHER_IGNORES } from "./ignore";
@@ -23,29 +25,76 @@ export async function startWatcher(
   opts: { pollEvery: number },
 ): Promise<Watcher> {
   const { subscribe } = await import("@parcel/watcher");
-  const handle = (abs: string, kind: ChangeKind) => {
+  // inotify (through @parcel/watcher) watches a new directory, but not the directories
+  // already inside it when it sees it (`mkdir -p a/b/c`, `cp -r`, `unzip`, `git clone`;
+  // parcel-bundler/watcher#97): nothing below them would ever be reported. Such a
+  // directory renews the subscription (a fresh one scans and watches every directory),
+  // then the whole tree is rescanned for what changed in between.
+  const renewable = process.platform === "linux";
+  const hasSubdir = (abs: string, rel: string): boolean => {
+    try {
+      return readdirSync(abs, { withFileTypes: true }).some(
+        (d) => d.isDirectory() && !rules.ignores(`${rel}/${d.name}`, true),
+      );
+    } catch {
+      return false; // a file, or gone already
+    }
+  };
+  /** Pass one event on; true when it is a new directory with directories inside. */
+  const handle = (abs: string, kind: ChangeKind): boolean => {
     const rel = path.relative(dir, abs).split(path.sep).join("/");
-    if (!rel || rel.startsWith("..")) return;
+    if (!rel || rel.startsWith("..")) return false;
     if (IgnoreRules.isRuleFile(rel)) rules.invalidate(rel);
-    if (rules.ignores(rel)) return;
+    if (rules.ignores(rel)) return false;
     onChange(rel, kind);
+    return renewable && kind === "create" && hasSubdir(abs, rel);
+  };
+  let sub: AsyncSubscription;
+  let closed = false;
+  let renewing: Promise<void> | undefined;
+  let renewAgain = false;
+  let pollTimer: NodeJS.Timeout | undefined;
+  const callback: SubscribeCallback = (err, events) => {
+    if (err) {
+      log.error(`watcher error: ${err.message}; rescanning the whole dir`);
+      onChange(".", "update");
+      return;
+    }
+    let renew = false;
+    for (const e of events) if (handle(e.path, e.type)) renew = true;
+    if (renew) renewSubscription();
+  };
+  const renewSubscription = (): void => {
+    if (renewing) {
+      renewAgain = true;
+      return;
+    }
+    renewing = (async () => {
+      do {
+        renewAgain = false;
+        await sub.unsubscribe().catch(() => {});
+        if (closed) return;
+        sub = await subscribe(dir, callback, { ignore: WATCHER_IGNORES });
+        onChange(".", "update");
+      } while (renewAgain && !closed);
+    })()
+      .catch((err: Error) => {
+        log.error(
+          `cannot watch ${dir} afresh: ${err.message}. Falling back to scanning every ${opts.pollEvery / 1000}s.`,
+        );
+        pollTimer = setInterval(() => onChange(".", "update"), opts.pollEvery);
+        onChange(".", "update");
+      })
+      .finally(() => (renewing = undefined));
   };
   try {
-    const sub = await subscribe(
-      dir,
-      (err, events) => {
-        if (err) {
-          log.error(`watcher error: ${err.message}; rescanning the whole dir`);
-          onChange(".", "update");
-          return;
-        }
-        for (const e of events) handle(e.path, e.type);
-      },
-      { ignore: WATCHER_IGNORES },
-    );
+    sub = await subscribe(dir, callback, { ignore: WATCHER_IGNORES });
     return {
       mode: "native",
       async close() {
+        closed = true;
+        clearInterval(pollTimer);
+        await renewing;
         // Can reject ("Invalid argument") when the tree is being deleted under it.
         await sub.unsubscribe().catch(() => {});
       },

@@ -4,7 +4,7 @@
  * instead of sleeping.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach } from "vitest";
@@ -80,12 +80,43 @@ export function remoteFiles(bare: string, branch = "main"): Map<string, string> 
   const files = new Map<string, string>();
   let list: string;
   try {
-    list = git(bare, "ls-tree", "-r", "-z", "--name-only", branch);
+    list = git(bare, "ls-tree", "-r", "-z", branch);
   } catch {
     return files; // no commits yet
   }
-  for (const p of list.split("\0").filter(Boolean)) files.set(p, git(bare, "show", `${branch}:${p}`));
+  // "<mode> <type> <sha>\t<path>": all contents in one `cat-file --batch`, not one git per file.
+  const entries = list
+    .split("\0")
+    .filter(Boolean)
+    .map((rec) => {
+      const [, type, sha] = rec.slice(0, rec.indexOf("\t")).split(" ");
+      return { type, sha: sha!, path: rec.slice(rec.indexOf("\t") + 1) };
+    })
+    .filter((e) => e.type === "blob"); // not submodule commits
+  if (!entries.length) return files;
+  const out = execFileSync("git", ["cat-file", "--batch"], {
+    cwd: bare,
+    env: cleanEnv(),
+    input: entries.map((e) => e.sha).join("\n") + "\n",
+    maxBuffer: 1 << 30,
+  });
+  let at = 0;
+  for (const e of entries) {
+    const nl = out.indexOf(10, at); // "<sha> <type> <size>\n<content>\n"
+    const size = Number(out.subarray(at, nl).toString("latin1").split(" ")[2]);
+    files.set(e.path, out.subarray(nl + 1, nl + 1 + size).toString("utf8"));
+    at = nl + 1 + size + 1;
+  }
   return files;
+}
+
+/** Paths at the tip of `branch` in a bare repo, without their content (cheap for big trees). */
+export function remotePaths(bare: string, branch = "main"): string[] {
+  try {
+    return git(bare, "ls-tree", "-r", "-z", "--name-only", branch).split("\0").filter(Boolean);
+  } catch {
+    return []; // no commits yet
+  }
 }
 
 export function commitCount(bare: string, branch = "main"): number {
@@ -94,6 +125,34 @@ export function commitCount(bare: string, branch = "main"): number {
   } catch {
     return 0;
   }
+}
+
+/** Commit ids on `branch` of a bare repo, newest first (empty when it has none). */
+export function commits(bare: string, branch = "main"): string[] {
+  try {
+    return git(bare, "rev-list", branch).split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** Every path any commit of `branch` ever held: for "never landed" assertions. */
+export function pathsInHistory(bare: string, branch = "main"): Set<string> {
+  const all = new Set<string>();
+  for (const c of commits(bare, branch)) {
+    for (const p of git(bare, "ls-tree", "-r", "-z", "--name-only", c).split("\0")) if (p) all.add(p);
+  }
+  return all;
+}
+
+/** The content of `rel` in every commit of `branch` that has it, newest first. */
+export function versionsInHistory(bare: string, rel: string, branch = "main"): { commit: string; content: string }[] {
+  const out: { commit: string; content: string }[] = [];
+  for (const c of commits(bare, branch)) {
+    if (!git(bare, "ls-tree", "--name-only", c, "--", rel).trim()) continue;
+    out.push({ commit: c, content: git(bare, "show", `${c}:${rel}`) });
+  }
+  return out;
 }
 
 export function write(dir: string, rel: string, content: string): void {
@@ -128,11 +187,16 @@ export interface RunResult {
   stderr: string;
 }
 
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** The command line that runs mirrorshade, instead of cliCommand() (e.g. behind setpriv). */
+  command?: string[];
+}
+
 /** Run the CLI to completion. */
-export function run(
-  args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<RunResult> {
+export function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const p = start(args, opts);
   return p.exited;
 }
@@ -152,11 +216,8 @@ export interface Running {
 }
 
 /** Start the CLI; it is killed after the test if still running. */
-export function start(
-  args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Running {
-  const [cmd, ...pre] = cliCommand();
+export function start(args: string[], opts: RunOptions = {}): Running {
+  const [cmd, ...pre] = opts.command ?? cliCommand();
   const proc = spawn(cmd!, [...pre, ...args], {
     cwd: opts.cwd,
     env: opts.env ?? cleanEnv(),
@@ -210,4 +271,97 @@ export async function startWatch(sb: Sandbox, extra: string[] = [], env: NodeJS.
     }),
   ]);
   return w;
+}
+
+/** Send `signal` (SIGTERM: the pod's stop) and wait for the process to exit. */
+export function stop(w: Running, signal: NodeJS.Signals = "SIGTERM"): Promise<RunResult> {
+  w.proc.kill(signal);
+  return w.exited;
+}
+
+/**
+ * `pid` and every process below it (Linux, from /proc): what a container's death kills.
+ * Parents come before their children.
+ */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]!) ?? []));
+  return tree;
+}
+
+/** Is this pid still running (a zombie counts as gone)? */
+export function isAlive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** A second, ordinary git clone of a bare remote (someone else: another pod, a laptop). */
+export function cloneRemote(bare: string): string {
+  const dir = path.join(tempDir("ms-clone-"), "clone");
+  git(path.dirname(dir), "clone", "-q", bare, dir);
+  return dir;
+}
+
+/** Write files (null deletes) in a clone, commit them and push; returns the new commit id. */
+export function commitAndPush(clone: string, files: Record<string, string | null>, message = "someone else"): string {
+  for (const [rel, content] of Object.entries(files)) {
+    if (content === null) rmSync(path.join(clone, rel), { force: true });
+    else write(clone, rel, content);
+  }
+  git(clone, "add", "-A");
+  git(clone, "commit", "-q", "-m", message);
+  const branch = git(clone, "symbolic-ref", "--short", "HEAD").trim();
+  git(clone, "push", "-q", "origin", `HEAD:refs/heads/${branch}`);
+  return git(clone, "rev-parse", "HEAD").trim();
+}
+
+/** Give a bare remote a history: one commit holding `files`, pushed from a throwaway clone; returns its id. */
+export function seedRemote(bare: string, files: Record<string, string>, message = "seed"): string {
+  const clone = cloneRemote(bare);
+  git(clone, "symbolic-ref", "HEAD", "refs/heads/main");
+  return commitAndPush(clone, files, message);
+}
+
+/** The commit id a ref names in a repo, or undefined. */
+export function revParse(repo: string, ref = "main"): string | undefined {
+  try {
+    return git(repo, "rev-parse", "-q", "--verify", `${ref}^{commit}`).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `ancestor` is reachable from `descendant` in a repo. */
+export function isAncestor(repo: string, ancestor: string, descendant: string): boolean {
+  try {
+    git(repo, "merge-base", "--is-ancestor", ancestor, descendant);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Branch names (without refs/heads/) in a repo. */
+export function branches(repo: string): string[] {
+  return git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/").split("\n").filter(Boolean);
+}
+
+/** stderr lines that are not JSON log lines: what a person reads. */
+export function plainLines(stderr: string): string[] {
+  return stderr.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("{"));
 }
