@@ -135,7 +135,8 @@ export class Scheduler {
   /** Save now (for `push` while watching); waits for a save in progress first. */
   async saveNow(): Promise<boolean> {
     if (this.running) await this.running;
-    if (this.pending.size === 0) this.pending.add(".", "update");
+    // A whole-tree look: events for a write just before the request may still be in flight.
+    this.pending.add(".", "update");
     this.failures = 0;
     await this.run(false);
     return this.failures === 0;

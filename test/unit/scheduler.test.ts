@@ -402,13 +402,13 @@ describe("Scheduler.exclusive", () => {
 });
 
 describe("Scheduler.saveNow", () => {
-  it("saves at once and reports success", async () => {
+  it("saves at once, pending paths plus a full scan (events may still be in flight)", async () => {
     const f = fakeSave();
     const s = new Scheduler({ debounce: 5000, maxDelay: 30_000, save: f.save });
     s.notify("a", "create");
     expect(await s.saveNow()).toBe(true);
     expect(f.calls).toHaveLength(1);
-    expect(f.calls[0]!.paths).toEqual({ a: "create" });
+    expect(f.calls[0]!.paths).toEqual({ a: "create", ".": "update" });
   });
 
   it("with nothing pending, asks for a full scan ('.')", async () => {
