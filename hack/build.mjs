@@ -12,8 +12,8 @@ await build({
   format: "cjs",
   target: "node22",
   sourcemap: "linked",
-  // Native addon: resolved at run time from node_modules (the single binary carries it as an asset).
-  external: ["@parcel/watcher"],
+  // The watcher's native addon is loaded by src/engine/native.ts: from node_modules here,
+  // from a SEA asset in the single binary.
   define: { MIRRORSHADE_VERSION: JSON.stringify(pkg.version) },
   logLevel: "warning",
   legalComments: "none",

@@ -25,6 +25,10 @@ const COMMANDS: Record<CommandName, { summary: string; load: () => Promise<Actio
     summary: "save once and exit; the exit code says how it went",
     load: async () => (await import("./commands/push")).push,
   },
+  status: {
+    summary: "show what the watch on this dir is doing (saves, failures, pending changes)",
+    load: async () => (await import("./commands/status")).status,
+  },
 };
 
 export function buildProgram(): Command {

@@ -36,6 +36,23 @@ export interface Settings {
   tokenFile?: string;
   tokenUsername: string;
   caFile?: string;
+  listen?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  /** undefined: on with a custom endpoint. */
+  s3PathStyle?: boolean;
+  s3ChecksumMode?: "WHEN_REQUIRED" | "WHEN_SUPPORTED";
+  s3Concurrency: number;
+  s3MultipartThreshold: number;
+  s3PartSize: number;
+  s3StorageClass?: string;
+  s3Sse?: string;
+  s3SseKmsKeyId?: string;
+  s3DeletePolicy: "trash" | "mirror" | "keep";
+  s3ConditionalWrites: "auto" | "on" | "off";
+  s3AccessKeyIdFile?: string;
+  s3SecretAccessKeyFile?: string;
+  s3SessionTokenFile?: string;
   /** The config file that was read, if any. */
   configFile?: string;
 }
@@ -124,6 +141,11 @@ function convert(key: string, spec: OptionSpec, raw: unknown, source: string): u
       if (n === undefined || !Number.isFinite(n)) throw bad("size", "use bytes or a unit: 512k, 50m, 1g");
       return n;
     }
+    case "number": {
+      const n = typeof raw === "number" ? raw : Number(String(raw).trim());
+      if (!Number.isInteger(n) || n < 1) throw bad("number", "use a whole number, 1 or more");
+      return n;
+    }
     case "list":
       if (Array.isArray(raw)) return raw.map(String);
       // From env, a list is newline- or comma-separated.
@@ -191,6 +213,7 @@ async function loadConfigFile(explicit: string | undefined, cwd: string, workDir
   if (typeof config !== "object" || config === null || Array.isArray(config)) {
     throw new ConfigError(`${result.filepath} must hold an object of settings`, { hint: 'e.g. {"remote": "..."}' });
   }
+  flattenNested(config as Record<string, unknown>, "s3", result.filepath);
   const known = new Set([...Object.keys(OPTIONS), "dir"]);
   for (const key of Object.keys(config)) {
     if (/^(token|password|secret)$/i.test(key)) {
@@ -205,6 +228,26 @@ async function loadConfigFile(explicit: string | undefined, cwd: string, workDir
     }
   }
   return { config: config as Raw, filepath: result.filepath };
+}
+
+/** `{"s3": {"endpoint": …}}` in a config file is `{"s3Endpoint": …}`, the option table's key. */
+function flattenNested(config: Record<string, unknown>, group: string, file: string): void {
+  const nested = config[group];
+  if (nested === undefined) return;
+  if (typeof nested !== "object" || nested === null || Array.isArray(nested)) {
+    throw new ConfigError(`"${group}" in ${file} must be an object of settings`, { hint: `e.g. {"${group}": {...}}` });
+  }
+  delete config[group];
+  for (const [k, v] of Object.entries(nested)) {
+    const flat = group + k.charAt(0).toUpperCase() + k.slice(1);
+    if (/^s3(SecretAccessKey|SessionToken|AccessKeyId)$/.test(flat)) {
+      throw new ConfigError(`"${group}.${k}" in ${file}: a config file never holds secrets`, {
+        hint: `mount it as a file and set ${group}.${k}File, or use the AWS SDK's environment and profiles`,
+      });
+    }
+    if (flat in config) throw new ConfigError(`${file} sets both "${group}.${k}" and "${flat}"`, { hint: "keep one" });
+    config[flat] = v;
+  }
 }
 
 function firstLine(s: string): string {

@@ -4,8 +4,8 @@
  * Precedence: flag > env > config file > default.
  */
 
-export type OptionType = "string" | "boolean" | "duration" | "size" | "list" | "enum";
-export type CommandName = "init" | "restore" | "watch" | "push";
+export type OptionType = "string" | "boolean" | "duration" | "size" | "list" | "enum" | "number";
+export type CommandName = "init" | "restore" | "watch" | "push" | "status";
 
 export interface OptionSpec {
   type: OptionType;
@@ -140,8 +140,74 @@ export const OPTIONS = {
     commands: ["watch", "push"],
     help: "extra gitignore-style pattern to leave unsaved, repeatable",
   },
+  listen: {
+    type: "string",
+    arg: "addr",
+    commands: ["watch"],
+    help: "serve /healthz, /readyz and /metrics on this address (:8787, 127.0.0.1:8787)",
+  },
   dryRun: { type: "boolean", commands: ["push"], help: "list what would be saved; change nothing" },
-  json: { type: "boolean", commands: ["push", "restore"], help: "print a machine-readable summary on stdout" },
+  json: {
+    type: "boolean",
+    commands: ["push", "restore", "status"],
+    help: "print a machine-readable summary on stdout",
+  },
+  // S3 remotes (s3://bucket/prefix); in a config file also as an "s3" object ({"s3": {"endpoint": …}}).
+  s3Endpoint: {
+    type: "string",
+    arg: "url",
+    help: "S3-compatible endpoint (MinIO, Ceph RGW, R2, …) (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)",
+  },
+  s3Region: { type: "string", arg: "name", help: "S3 region (default: AWS_REGION, the AWS profile's, else us-east-1)" },
+  s3PathStyle: {
+    type: "boolean",
+    negatable: true,
+    help: "path-style S3 URLs (default: on with a custom endpoint, off for AWS)",
+  },
+  s3ChecksumMode: {
+    type: "enum",
+    choices: ["WHEN_REQUIRED", "WHEN_SUPPORTED"],
+    arg: "mode",
+    help: "when the S3 SDK adds and checks checksums (default: WHEN_REQUIRED with a custom endpoint, else the SDK's)",
+  },
+  s3Concurrency: { type: "number", arg: "n", default: "16", help: "parallel S3 transfers" },
+  s3MultipartThreshold: { type: "size", arg: "size", default: "16m", help: "S3: larger files upload in parts" },
+  s3PartSize: { type: "size", arg: "size", default: "8m", help: "S3 multipart part size (at least 5m)" },
+  s3StorageClass: { type: "string", arg: "class", help: "S3 storage class of uploads (e.g. STANDARD_IA)" },
+  s3Sse: {
+    type: "enum",
+    choices: ["AES256", "aws:kms", "aws:kms:dsse"],
+    arg: "algorithm",
+    help: "S3 server-side encryption of uploads",
+  },
+  s3SseKmsKeyId: { type: "string", arg: "id", help: "KMS key for --s3-sse aws:kms" },
+  s3DeletePolicy: {
+    type: "enum",
+    choices: ["trash", "mirror", "keep"],
+    default: "trash",
+    arg: "policy",
+    commands: ["watch", "push"],
+    help: "S3: a deleted file's object moves to <prefix>.mirrorshade/trash/ (trash), is deleted (mirror) or stays (keep)",
+  },
+  s3ConditionalWrites: {
+    type: "enum",
+    choices: ["auto", "on", "off"],
+    default: "auto",
+    arg: "mode",
+    commands: ["watch", "push"],
+    help: "S3: never overwrite an object version not seen here (If-Match/If-None-Match); auto probes the store once",
+  },
+  s3AccessKeyIdFile: {
+    type: "string",
+    arg: "file",
+    help: "file holding the S3 access key id (re-read on use); default: the AWS SDK's credential chain",
+  },
+  s3SecretAccessKeyFile: {
+    type: "string",
+    arg: "file",
+    help: "file holding the S3 secret access key (re-read on use)",
+  },
+  s3SessionTokenFile: { type: "string", arg: "file", help: "file holding an S3 session token (re-read on use)" },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionKey = keyof typeof OPTIONS;

@@ -14,7 +14,7 @@ import { ConfigError, TransientError } from "./errors";
 import { isInside } from "./config";
 import { sleep } from "./retry";
 
-interface LockInfo {
+export interface LockInfo {
   pid: number;
   start?: string;
   command: string;
@@ -104,6 +104,16 @@ export class StateLock {
     }
   }
 
+  /** Who holds the lock of this state dir, if anyone alive does (for `status`). */
+  static holder(stateDir: string): LockInfo | undefined {
+    try {
+      const info = JSON.parse(readFileSync(path.join(stateDir, "lock"), "utf8")) as LockInfo;
+      return alive(info) ? info : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   markReady(): void {
     writeFileSync(path.join(path.dirname(this.file), "ready"), new Date().toISOString() + "\n");
   }
@@ -123,7 +133,7 @@ function socketPath(stateDir: string): string {
   return path.join(tmpdir(), `mirrorshade-${h}.sock`);
 }
 
-export type ControlHandler = (request: { op: "save" | "plan" }) => Promise<unknown>;
+export type ControlHandler = (request: { op: "save" | "plan" | "status" }) => Promise<unknown>;
 
 /** The watcher's side: one JSON request and one JSON reply per connection. */
 export function serveControl(socket: string, handler: ControlHandler): net.Server {
@@ -133,7 +143,7 @@ export function serveControl(socket: string, handler: ControlHandler): net.Serve
     conn.on("data", (d) => {
       buf += d.toString("utf8");
       if (!buf.includes("\n")) return;
-      let req: { op: "save" | "plan" };
+      let req: { op: "save" | "plan" | "status" };
       try {
         req = JSON.parse(buf.split("\n")[0]!);
       } catch {
@@ -152,7 +162,7 @@ export function serveControl(socket: string, handler: ControlHandler): net.Serve
   return server;
 }
 
-export function askWatcher<T>(socket: string, op: "save" | "plan", timeoutMs: number): Promise<T> {
+export function askWatcher<T>(socket: string, op: "save" | "plan" | "status", timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const conn = net.connect(socket);
     let buf = "";

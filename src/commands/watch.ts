@@ -4,6 +4,7 @@ import { AuthError, ConfigError, TransientError } from "../errors";
 import { log } from "../log";
 import { backoff, describe, sleep } from "../retry";
 import { serveControl } from "../state";
+import { Health, serveHealth } from "../health";
 import { IgnoreRules } from "../engine/ignore";
 import { Scheduler } from "../engine/scheduler";
 import { reportConflicts, saveOnce, type SaveOutcome } from "../engine/save";
@@ -24,6 +25,8 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     throw new ConfigError(`a mirrorshade watch already runs on ${settings.dir}`, { hint: "one watch per work dir" });
   }
   const { backend, lock } = session;
+  const health = new Health();
+  const listener = settings.listen ? await serveHealth(health, settings.listen) : undefined;
 
   let stopping: string | undefined;
   let wake: () => void = () => {};
@@ -50,7 +53,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     if (settings.restore && !stopping) {
       const progress = log.progress(`restoring ${settings.dir}`);
       const report = await untilStopped(
-        () => backend.restore(),
+        () => backend.restore({ progress: (m) => progress.update(m) }),
         () => stopping,
       );
       if (report) {
@@ -66,6 +69,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     }
     if (stopping) return;
     lock.markReady();
+    health.ready = true;
 
     let last: SaveOutcome | undefined;
     const scheduler = new Scheduler({
@@ -73,12 +77,24 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
       maxDelay: settings.maxDelay,
       save: async (paths, force) => {
         last = await saveOnce(backend, paths.has(".") ? "all" : paths, settings, { forceInvalid: force });
+        const saved = last.report?.saved ?? [];
+        health.recordSave(
+          last.ms,
+          saved.length,
+          saved.reduce((n, e) => n + (e.size ?? 0), 0),
+          last.report?.conflicts.length ?? 0,
+        );
         return { deferred: last.plan.deferred };
       },
+      onResult: (ok, err) => {
+        if (!ok) health.recordFailure(describe(err));
+      },
     });
+    health.pendingCount = () => scheduler.pending.size;
     const rules = new IgnoreRules(settings.dir, settings.ignore);
     const onChange = (rel: string, kind: ChangeKind) => scheduler.notify(rel, kind);
     let watcher = await startWatcher(settings.dir, rules, onChange, { pollEvery: Math.max(settings.maxDelay, 10_000) });
+    health.watcher = watcher;
     log.info(`watching ${settings.dir}`, {
       remote: settings.remote,
       debounce: settings.debounce,
@@ -88,6 +104,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     scheduler.notify(".", "update");
 
     const control = serveControl(lock.socket, async ({ op }) => {
+      if (op === "status") return { ...health.snapshot(), dir: settings.dir, remote: settings.remote };
       if (op === "plan") {
         const o = await scheduler.exclusive(() => saveOnce(backend, "all", settings, { dryRun: true }));
         return summarize({ ...settings, dryRun: true }, o.plan, undefined, o.ms);
@@ -99,7 +116,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
         : summarize(settings, emptyPlan(), undefined, 0);
     });
 
-    const identity = dirIdentity(settings.dir);
+    let identity = dirIdentity(settings.dir);
     let vanished = false;
     const dirCheck = setInterval(() => {
       const now = dirIdentity(settings.dir);
@@ -111,10 +128,12 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
       if (vanished || now !== identity) {
         log.warn(`work dir ${settings.dir} was ${vanished ? "restored" : "replaced"}: watching it afresh`);
         vanished = false;
+        identity = now;
         void watcher.close().then(async () => {
           watcher = await startWatcher(settings.dir, rules, onChange, {
             pollEvery: Math.max(settings.maxDelay, 10_000),
           });
+          health.watcher = watcher;
           scheduler.notify(".", "update");
         });
       }
@@ -124,7 +143,11 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     await stopped;
     clearInterval(dirCheck);
     await watcher.close();
+    health.watcher = undefined;
     control.close();
+    // The watcher batches events (tens of ms): a write just before the signal may not have
+    // reached us yet. The final save looks at the whole tree, not only at events seen.
+    scheduler.notify(".", "update");
     const unsaved = await scheduler.flush(settings.shutdownTimeout);
     if (unsaved.length) {
       throw new TransientError(
@@ -134,6 +157,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     }
     log.info("all changes saved; bye");
   } finally {
+    listener?.server.close();
     await session.close();
   }
 }

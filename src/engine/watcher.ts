@@ -9,6 +9,7 @@ import type { AsyncSubscription, SubscribeCallback } from "@parcel/watcher";
 import type { ChangeKind } from "../../backends/types";
 import { log } from "../log";
 import { IgnoreRules, WATCHER_IGNORES } from "./ignore";
+import { loadParcelWatcher } from "./native";
 
 export interface Watcher {
   close(): Promise<void>;
@@ -24,7 +25,7 @@ export async function startWatcher(
   onChange: OnChange,
   opts: { pollEvery: number },
 ): Promise<Watcher> {
-  const { subscribe } = await import("@parcel/watcher");
+  const { subscribe } = loadParcelWatcher();
   // inotify (through @parcel/watcher) watches a new directory, but not the directories
   // already inside it when it sees it (`mkdir -p a/b/c`, `cp -r`, `unzip`, `git clone`;
   // parcel-bundler/watcher#97): nothing below them would ever be reported. Such a

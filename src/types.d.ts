@@ -1,0 +1,3 @@
+declare module "@parcel/watcher/wrapper.js" {
+  export function createWrapper(binding: unknown): unknown;
+}
