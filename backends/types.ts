@@ -66,6 +66,8 @@ export interface SaveReport {
 export interface RestoreOptions {
   /** Work dir content already known to the backend is resumed, not restored afresh. */
   signal?: AbortSignal;
+  /** The caller's progress indicator (files, bytes) for a long restore; without it the backend shows its own. */
+  progress?: (msg: string) => void;
 }
 
 export interface RestoreReport {
@@ -90,6 +92,17 @@ export interface Backend {
     history: boolean;
     /** `restore --at` can bring back a past point. */
     atRestore: boolean;
+    /**
+     * A save that would replace a version of a path this side has not seen (another writer
+     * saved it meanwhile) notices it, keeps both and reports it in SaveReport.conflicts. Without
+     * it the last writer wins (S3 on a store without conditional writes). Absent: false.
+     */
+    conflicts?: boolean;
+    /**
+     * A save brings the other writers' changes into the work dir (SaveReport.incoming). Without
+     * it they arrive at the next restore. Absent: false.
+     */
+    integrates?: boolean;
   };
   /** Reachable and credentials work (with `write`, also that we may write); writes nothing. */
   check(opts?: { write?: boolean }): Promise<void>;
