@@ -12,7 +12,7 @@ import { IgnoreRules } from "../src/engine/ignore";
 import { credentialEnv } from "../src/credentials";
 import { Git, GitFailure, buildGitEnv, nulSplit } from "../src/git";
 import { schemeOf } from "./index";
-import { stripUserinfo } from "../src/redact";
+import { stripCredentials, stripUserinfo } from "../src/redact";
 import type {
   Backend,
   BackendContext,
@@ -41,7 +41,7 @@ export const createGitBackend: BackendFactory = async (ctx) => {
 
 class GitBackend implements Backend {
   readonly name = "git";
-  readonly capabilities = { history: true, atRestore: false };
+  readonly capabilities = { history: true, atRestore: false, conflicts: true, integrates: true };
   private readonly laptop: boolean;
   private readonly gitDir: string;
   private git!: Git;
@@ -87,7 +87,7 @@ class GitBackend implements Backend {
         this.branch = m[2]!;
         this.url = (await this.git.out(["remote", "get-url", this.remote])).trim();
       } else {
-        this.remote = stripUserinfo(this.url);
+        this.remote = stripCredentials(this.url);
       }
       return;
     }
@@ -119,7 +119,7 @@ class GitBackend implements Backend {
    */
   private async probePush(): Promise<void> {
     await this.ensureRepo();
-    const target = this.laptop ? this.remote : stripUserinfo(this.url!);
+    const target = this.laptop ? this.remote : stripCredentials(this.url!);
     try {
       await this.git.out(["push", "--dry-run", "--porcelain", target, `:refs/heads/mirrorshade/probe-${process.pid}`], {
         env: this.credentials(),
@@ -156,7 +156,7 @@ class GitBackend implements Backend {
       });
     }
     // By URL, not by name: check() must work before the state dir exists.
-    const target = this.laptop ? this.remote : stripUserinfo(this.url!);
+    const target = this.laptop ? this.remote : stripCredentials(this.url!);
     const out = await this.network(["ls-remote", "--symref", target, "HEAD", "refs/heads/*"]);
     const refs = new Map<string, string>();
     let head: string | undefined;
@@ -165,6 +165,15 @@ class GitBackend implements Backend {
       if (sym) head = sym[1];
       const ref = /^([0-9a-f]{40,64})\t(refs\/heads\/\S+)$/.exec(line);
       if (ref) refs.set(ref[2]!, ref[1]!);
+    }
+    if (!head && refs.size === 0 && local) {
+      // An empty local repo does not advertise its unborn HEAD; read it, so we do not
+      // create a branch its HEAD does not name.
+      const { GIT_DIR: _d, GIT_WORK_TREE: _t, ...env } = this.git.env;
+      const r = await new Git(local, { ...env, GIT_DIR: local }).run(["symbolic-ref", "--short", "HEAD"], {
+        okCodes: [1, 128],
+      });
+      if (r.code === 0) head = r.stdout.trim() || undefined;
     }
     return { head, refs };
   }
@@ -188,7 +197,7 @@ class GitBackend implements Backend {
 
   private async syncRemoteUrl(): Promise<void> {
     // Never a credential in .git/config: the URL is stored without userinfo.
-    const want = stripUserinfo(this.url!);
+    const want = stripCredentials(this.url!);
     const have = await this.git.run(["config", "--get", "remote.origin.url"], { okCodes: [1] });
     if (have.stdout.trim() !== want) await this.git.run(["config", "remote.origin.url", want]);
   }
@@ -577,7 +586,7 @@ export function translate(err: GitFailure, remote: string): MirrorshadeError {
       /REMOTE HOST IDENTIFICATION HAS CHANGED/i,
       () =>
         new AuthError(
-          `the ssh host key of ${where} CHANGED`,
+          `the ssh host key of ${where} CHANGED: it does not match the one in known_hosts`,
           opts(
             "if the server was really re-keyed, update the known_hosts you provide; otherwise someone may be intercepting",
           ),

@@ -175,7 +175,7 @@ function hasPasswdEntry(uid: number): boolean {
 }
 
 /** Read a mounted secret, with a message that names the fix when we may not. */
-function readSecretFile(file: string, what: string): string {
+export function readSecretFile(file: string, what: string): string {
   try {
     return readFileSync(file, "utf8");
   } catch (err) {

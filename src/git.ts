@@ -46,7 +46,8 @@ const RUNS_CODE = new Set(["EDITOR", "VISUAL", "PAGER", "PREFIX", "SSH_ASKPASS"]
 export function buildGitEnv(opts: GitEnvOptions, base: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) {
-    if (v !== undefined && !k.startsWith("GIT_") && !RUNS_CODE.has(k)) env[k] = v;
+    // Our own variables (a token among them) are no business of git's.
+    if (v !== undefined && !k.startsWith("GIT_") && !k.startsWith("MIRRORSHADE_") && !RUNS_CODE.has(k)) env[k] = v;
   }
   Object.assign(env, {
     LC_ALL: "C",

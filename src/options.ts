@@ -24,7 +24,7 @@ export const OPTIONS = {
   remote: {
     type: "string",
     arg: "url",
-    help: "where to save: a path, file://, ssh://, git@host:path or https:// git URL",
+    help: "where to save: a path, file://, ssh://, git@host:path or https:// git URL, or s3://bucket/prefix",
   },
   branch: { type: "string", arg: "name", help: "branch to save to (default: the remote's default branch, else main)" },
   stateDir: {
@@ -33,7 +33,7 @@ export const OPTIONS = {
     help: "private state (git dir, locks), outside the work dir (default: per dir under $XDG_STATE_HOME)",
   },
   config: { type: "string", arg: "file", help: "config file (default: searched from the current directory)" },
-  create: { type: "boolean", help: "create the remote when it does not exist (local paths and file:// only)" },
+  create: { type: "boolean", help: "create the remote when it does not exist (local paths, file://, S3 buckets)" },
   retryFor: {
     type: "duration",
     arg: "dur",

@@ -37,3 +37,14 @@ export function redactDeep<T>(value: T): T {
 export function stripUserinfo(url: string): string {
   return url.replace(USERINFO, "$1");
 }
+
+/**
+ * A URL without its credentials, for git itself and for config files: like stripUserinfo,
+ * but an ssh login name (`ssh://git@host/…`) stays. It is no secret, and without it ssh logs
+ * in as the local user (`mirrorshade` under a random UID, `root`, …) and is rejected.
+ */
+export function stripCredentials(url: string): string {
+  return url.replace(USERINFO, (m: string, scheme: string) =>
+    /^(ssh|git\+ssh|ssh\+git):\/\/$/i.test(scheme) && !m.slice(scheme.length).includes(":") ? m : scheme,
+  );
+}

@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { ConfigError } from "../errors";
 import { log, out } from "../log";
-import { stripUserinfo } from "../redact";
+import { stripCredentials } from "../redact";
 import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
 
 const CONFIG_FILE = ".mirrorshaderc.json";
@@ -25,7 +25,7 @@ export async function init(dirArg: string | undefined, flags: Flags): Promise<vo
   const file = path.resolve(CONFIG_FILE);
   const config: Record<string, string> = {
     dir: path.relative(process.cwd(), settings.dir) || ".",
-    remote: stripUserinfo(settings.remote),
+    remote: stripCredentials(settings.remote),
   };
   if (settings.branch) config.branch = settings.branch;
   if (existsSync(file)) log.warn(`overwriting ${file}`);

@@ -17,7 +17,9 @@ export async function restore(dirArg: string | undefined, flags: Flags): Promise
   try {
     await ensureRemote(session.backend, settings);
     const progress = log.progress(`restoring ${settings.dir}`);
-    const report = await retry("restore", settings.retryFor, () => session.backend.restore()).catch((err) => {
+    const report = await retry("restore", settings.retryFor, () =>
+      session.backend.restore({ progress: (m) => progress.update(m) }),
+    ).catch((err) => {
       progress.fail("restore failed");
       throw err;
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addSecret, redact, redactDeep, stripUserinfo } from "../../src/redact";
+import { addSecret, redact, redactDeep, stripCredentials, stripUserinfo } from "../../src/redact";
 
 // Secrets registered with addSecret live for the whole process (this test file's worker):
 // each test uses its own values so the order of tests does not matter.
@@ -123,6 +123,20 @@ describe("stripUserinfo", () => {
     ["git@host:x.git", "git@host:x.git"],
   ])("%j → %j", (url, expected) => {
     expect(stripUserinfo(url)).toBe(expected);
+  });
+});
+
+describe("stripCredentials (what git and config files get)", () => {
+  it.each([
+    ["https://user:tok@host/x", "https://host/x"],
+    ["http://tok@host/x", "http://host/x"],
+    ["ssh://git@host:22/x.git", "ssh://git@host:22/x.git"],
+    ["git+ssh://git@host/x.git", "git+ssh://git@host/x.git"],
+    ["ssh://git:pw@host/x.git", "ssh://host/x.git"],
+    ["https://host/x", "https://host/x"],
+    ["git@host:x.git", "git@host:x.git"],
+  ])("%j → %j", (url, expected) => {
+    expect(stripCredentials(url)).toBe(expected);
   });
 });
 

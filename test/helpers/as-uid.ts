@@ -1,0 +1,96 @@
+/**
+ * Run the built CLI the way OpenShift runs a container: a random UID with no passwd entry,
+ * group 0, `HOME=/`, and an environment holding nothing but what the test passes
+ * (`setpriv … env -i HOME=/ PATH=/usr/bin:/bin …`). Such a UID cannot read the checkout and
+ * has no `node_modules/.bin` on PATH: the bundle and the project's Node are copied to a
+ * world-readable temp dir and Node is called by absolute path.
+ */
+import { execFileSync } from "node:child_process";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, realpathSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ROOT, cliCommand, tempDir } from "./index";
+
+export interface AsUid {
+  uid: number;
+  /** The copied Node binary and bundle (world-readable). */
+  node: string;
+  bundle: string;
+  /**
+   * The command line for run()/start()'s `command`: setpriv, then `env -i` with HOME=/, a
+   * PATH and `vars` (never put a secret in `vars`: it is argv of `env`), then the CLI.
+   */
+  command(vars?: Record<string, string>, opts?: { path?: string }): string[];
+  /** Make `dir` (created if missing) owned by the UID with `mode`. */
+  own(dir: string, mode?: number): string;
+}
+
+/** Why a test cannot run as another UID here (not root, no setpriv, a custom CLI), or undefined when it can. */
+export function asUidUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return "not root: cannot switch uid";
+  try {
+    execFileSync("sh", ["-c", "command -v setpriv"], { stdio: "pipe" });
+  } catch {
+    return "setpriv is not installed: cannot run as another uid";
+  }
+  const [, ...pre] = cliCommand();
+  // The bundle on Node, or a single binary (MIRRORSHADE_CLI=dist/mirrorshade): both can be copied.
+  if (pre.length > 1 || (process.env.MIRRORSHADE_CLI && pre.length !== 0))
+    return "a custom MIRRORSHADE_CLI: not copied for another uid";
+  return undefined;
+}
+
+export const SETPRIV = "/usr/bin/setpriv";
+
+/** Copy the CLI for `uid` (removed after the test). Check asUidUnavailable() first. */
+export function asUid(uid: number): AsUid {
+  const [cmd, bundleSrc] = cliCommand();
+  const bin = tempDir("ms-uid-bin-");
+  chmodSync(bin, 0o755);
+  // A single binary (no bundle): `node` is the copied binary and `bundle` is empty.
+  const bundle = bundleSrc ? path.join(bin, "mirrorshade.cjs") : "";
+  if (bundleSrc) {
+    copyFileSync(bundleSrc, bundle);
+    chmodSync(bundle, 0o644);
+  }
+  const node = path.join(bin, bundleSrc ? "node" : "mirrorshade");
+  copyFileSync(realpathSync(cmd!), node);
+  chmodSync(node, 0o755);
+  // The bundle loads the file watcher's native addon (and detect-libc) from node_modules next
+  // to it: link the project's (readable by any UID when the checkout is, as in CI).
+  symlinkSync(path.join(ROOT, "node_modules"), path.join(bin, "node_modules"));
+  return {
+    uid,
+    node,
+    bundle,
+    command(vars = {}, opts = {}) {
+      return [
+        SETPRIV,
+        `--reuid=${uid}`,
+        "--regid=0",
+        "--clear-groups",
+        "/usr/bin/env",
+        "-i",
+        "HOME=/",
+        `PATH=${opts.path ?? "/usr/bin:/bin"}`,
+        ...Object.entries(vars).map(([k, v]) => `${k}=${v}`),
+        node,
+        ...(bundle ? [bundle] : []),
+      ];
+    },
+    own(dir, mode = 0o700) {
+      mkdirSync(dir, { recursive: true });
+      chownSync(dir, uid, 0);
+      chmodSync(dir, mode);
+      return dir;
+    },
+  };
+}
+
+/** Let any UID traverse `dir` and each of its parents below the temp dir (mode 0755). */
+export function traversable(dir: string): void {
+  const top = path.resolve(tmpdir());
+  const abs = path.resolve(dir);
+  if (!abs.startsWith(top + path.sep)) throw new Error(`traversable: ${dir} is not under ${top}`);
+  for (let d = abs; d !== top; d = path.dirname(d)) chmodSync(d, 0o755);
+}
