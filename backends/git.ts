@@ -7,10 +7,10 @@
 import { existsSync, lstatSync, mkdirSync, appendFileSync, readFileSync, writeFileSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
-import { AuthError, ConfigError, MirrorshadeError, NotFoundError, TransientError } from "../src/errors";
+import { ConfigError, NotFoundError, TransientError } from "../src/errors";
 import { IgnoreRules } from "../src/engine/ignore";
 import { credentialEnv } from "../src/credentials";
-import { Git, GitFailure, buildGitEnv, nulSplit } from "../src/git";
+import { Git, GitFailure, buildGitEnv, nulSplit, translate } from "../src/git";
 import { schemeOf } from "./index";
 import { stripCredentials, stripUserinfo } from "../src/redact";
 import type {
@@ -576,108 +576,12 @@ class GitBackend implements Backend {
   }
 }
 
-/** A git failure as one of our typed errors, with the original kept as `cause`; the message says precisely what is wrong. */
-export function translate(err: GitFailure, remote: string): MirrorshadeError {
-  const text = err.stderr + err.stdout;
-  const where = stripUserinfo(remote);
-  const opts = (hint: string) => ({ hint, cause: err });
-  const rules: [RegExp, () => MirrorshadeError][] = [
-    [
-      /REMOTE HOST IDENTIFICATION HAS CHANGED/i,
-      () =>
-        new AuthError(
-          `the ssh host key of ${where} CHANGED: it does not match the one in known_hosts`,
-          opts(
-            "if the server was really re-keyed, update the known_hosts you provide; otherwise someone may be intercepting",
-          ),
-        ),
-    ],
-    [
-      /Host key verification failed|No \S+ host key is known/i,
-      () =>
-        new AuthError(
-          `the ssh host key of ${where} is not in known_hosts`,
-          opts(
-            "provide it with MIRRORSHADE_SSH_KNOWN_HOSTS_FILE (ssh-keyscan), or opt in with --ssh-accept-new-host-keys",
-          ),
-        ),
-    ],
-    [
-      /No user exists for uid/i,
-      () =>
-        new AuthError(
-          "ssh refuses to run: this uid has no passwd entry",
-          opts("install libnss-wrapper in the image (mirrorshade then provides the entry)"),
-        ),
-    ],
-    [
-      /Permission denied \(publickey|Permission denied, please try again/i,
-      () =>
-        new AuthError(
-          `${where} rejected the ssh key`,
-          opts("check that the key in MIRRORSHADE_SSH_KEY_FILE is authorized for this repository"),
-        ),
-    ],
-    [
-      /marked as read only|read-only|returned error: 403|HTTP 403|not allowed to push|permission to .* denied|You are not allowed/i,
-      () =>
-        new AuthError(`no push permission on ${where}`, opts("give the key or token write access to the repository")),
-    ],
-    [
-      /Authentication failed|could not read (Username|Password)|returned error: 401|HTTP 401|Invalid username or (password|token)/i,
-      () =>
-        new AuthError(
-          `${where} rejected the token (or none was given)`,
-          opts("check MIRRORSHADE_TOKEN_FILE and --token-username"),
-        ),
-    ],
-    [
-      /Could not resolve host(name)?|Name or service not known|Temporary failure in name resolution/i,
-      () =>
-        new TransientError(
-          `cannot resolve the host of ${where}`,
-          opts("check the URL and the cluster's DNS; it is retried"),
-        ),
-    ],
-    [
-      /Connection refused|Connection timed out|No route to host|Network is unreachable|Operation timed out|Failed to connect/i,
-      () =>
-        new TransientError(
-          `cannot connect to ${where}: ${lastLine(err.stderr)}`,
-          opts("check the host, port and network policy; it is retried"),
-        ),
-    ],
-    [
-      /does not appear to be a git repository|Repository not found|returned error: 404|HTTP 404|No such file or directory|not found/i,
-      () =>
-        new NotFoundError(`repository ${where} not found`, opts("check the URL; for a local path, --create makes one")),
-    ],
-    [
-      /pre-receive hook declined|\[remote rejected\]|protected branch/i,
-      () =>
-        new AuthError(
-          `${where} rejected the push: ${lastLine(err.stderr)}`,
-          opts("check the branch's protection and your push rights"),
-        ),
-    ],
-  ];
-  for (const [re, make] of rules) if (re.test(text)) return make();
-  return new TransientError(
-    `cannot reach ${where}: ${lastLine(err.stderr)}`,
-    opts("it is retried; check the network and the server"),
-  );
-}
-
 /** The remote's default branch; on an empty remote the unborn branch its HEAD names, else main. */
 function pickBranch(head: string | undefined, refs: Map<string, string>): string {
   if (head && (refs.has(`refs/heads/${head}`) || refs.size === 0)) return head;
   for (const b of ["main", "master"]) if (refs.has(`refs/heads/${b}`)) return b;
   if (refs.size === 0) return "main";
   throw new ConfigError("the remote's HEAD names no branch", { hint: "pass --branch" });
-}
-
-function lastLine(s: string): string {
-  return s.trim().split("\n").filter(Boolean).at(-1) ?? "no message";
 }
 
 /** How many commits wait to be pushed, from `status --branch`'s header. */
