@@ -45,7 +45,6 @@ export function schemeOf(remote: string): string {
   return "file";
 }
 
-export const registry = new Registry().register(
-  ["file", "ssh", "git", "http", "https"],
-  async () => (await import("./git")).createGitBackend,
-);
+export const registry = new Registry()
+  .register(["file", "ssh", "git", "http", "https"], async () => (await import("./git")).createGitBackend)
+  .register(["s3"], async () => (await import("./s3")).createS3Backend);

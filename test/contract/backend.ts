@@ -157,7 +157,8 @@ export function backendContract(name: string, t: ContractTarget): void {
       expect(c.read("both.txt")).toBe("local version");
     });
 
-    it("two writers: different files both survive; the same file keeps the later saver's whole file", async () => {
+    /** A and B both restore the same empty remote, then each saves, A first; C restores the result. */
+    async function twoWriters() {
       const remote = await t.remote();
       const a = await side(t, remote);
       const b = await side(t, remote);
@@ -169,12 +170,34 @@ export function backendContract(name: string, t: ContractTarget): void {
       b.write("shared.txt", "from b\n");
       b.write("b.txt", "b");
       const report = await b.saveAll();
-      expect(report.conflicts.map((c) => c.path)).toEqual(["shared.txt"]);
       const c = await side(t, remote);
       await c.backend.restore();
+      return { b, c, report };
+    }
+
+    it("two writers: different files both survive; the same file keeps the later saver's whole file", async () => {
+      const { c } = await twoWriters();
       expect(listFiles(c.dir).sort()).toEqual(["a.txt", "b.txt", "shared.txt"]);
       expect(c.read("shared.txt")).toBe("from b\n");
-      // A's other file came into B's work dir.
+    });
+
+    it("two writers: the path saved on both sides is reported as a conflict [capability: conflicts]", async (ctx) => {
+      const { b, report } = await twoWriters();
+      // Known only once the backend met the remote (S3 learns at its first save whether the store has conditional writes).
+      ctx.skip(
+        !b.backend.capabilities.conflicts,
+        `${b.backend.name}: this remote cannot tell another writer's version from ours (last writer wins)`,
+      );
+      expect(report.conflicts.map((c) => c.path)).toEqual(["shared.txt"]);
+    });
+
+    it("two writers: the other writer's files come into the work dir on save [capability: integrates]", async (ctx) => {
+      const probe = await side(t, await t.remote());
+      ctx.skip(
+        !probe.backend.capabilities.integrates,
+        `${probe.backend.name}: another writer's files arrive at the next restore, not on save`,
+      );
+      const { b } = await twoWriters();
       expect(existsSync(path.join(b.dir, "a.txt"))).toBe(true);
     });
 

@@ -1,0 +1,117 @@
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { conflictName, translate, unsafeKey } from "../../backends/s3";
+import { resolveSettings } from "../../src/config";
+import { AuthError, ConfigError, NotFoundError, TransientError } from "../../src/errors";
+
+const temps: string[] = [];
+afterEach(() => {
+  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function work(): { work: string; env: NodeJS.ProcessEnv } {
+  const root = realpathSync(mkdtempSync(path.join(tmpdir(), "ms-unit-s3-")));
+  temps.push(root);
+  mkdirSync(path.join(root, "work"));
+  return { work: path.join(root, "work"), env: { HOME: root, XDG_STATE_HOME: path.join(root, "state") } };
+}
+
+describe("unsafeKey", () => {
+  it.each([
+    ["../x", /climbs out/],
+    ["a/../../x", /climbs out/],
+    ["/abs", /absolute/],
+    ["a//b", /empty/],
+    ["./a", /\. path segment/],
+    ["a\0b", /NUL/],
+    ["", /empty name/],
+    [".git/hooks/post-checkout", /\.git/],
+    ["x/.GIT/config", /\.git/],
+    ["n".repeat(256), /255 bytes/],
+  ])("refuses %j", (rel, why) => {
+    expect(unsafeKey(rel)).toMatch(why);
+  });
+
+  it.each(["a.txt", "with space/ünïcødé ✓.md", "..hidden", "a/b..c/d", ".gitignore", "x\\y"])("accepts %j", (rel) => {
+    expect(unsafeKey(rel)).toBeUndefined();
+  });
+});
+
+describe("conflictName", () => {
+  const sha = "1a2b3c4d" + "0".repeat(56);
+  it.each([
+    ["nb.ipynb", "nb.conflict-1a2b3c4d.ipynb"],
+    ["dir/sub/report.tar.gz", "dir/sub/report.tar.conflict-1a2b3c4d.gz"],
+    [".bashrc", ".bashrc.conflict-1a2b3c4d"],
+    ["Makefile", "Makefile.conflict-1a2b3c4d"],
+  ])("%j → %j", (rel, want) => {
+    expect(conflictName(rel, sha)).toBe(want);
+  });
+});
+
+describe("translate", () => {
+  const svc = (name: string, status: number) =>
+    Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+  it.each([
+    [svc("NoSuchBucket", 404), NotFoundError],
+    [svc("AccessDenied", 403), AuthError],
+    [svc("InvalidAccessKeyId", 403), AuthError],
+    [
+      Object.assign(new Error("Could not load credentials from any providers"), { name: "CredentialsProviderError" }),
+      AuthError,
+    ],
+    [svc("InternalError", 500), TransientError],
+    [svc("SlowDown", 503), TransientError],
+    [Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED" }), TransientError],
+    [svc("InvalidStorageClass", 400), ConfigError],
+    [svc("PermanentRedirect", 301), ConfigError],
+  ])("%s", (err, cls) => {
+    const t = translate(err, "s3://b/p/");
+    expect(t).toBeInstanceOf(cls);
+    expect((t as Error).cause).toBe(err);
+  });
+
+  it("passes an unknown error through (a bug, not a remote failure)", () => {
+    const bug = new TypeError("x is undefined");
+    expect(translate(bug, "s3://b/p/")).toBe(bug);
+  });
+});
+
+describe("S3 options", () => {
+  it("are named like every option: flag, MIRRORSHADE_S3_* env, and an s3 object in the config file", async () => {
+    const { work: dir, env } = work();
+    writeFileSync(
+      path.join(dir, ".mirrorshaderc.json"),
+      JSON.stringify({
+        s3: { endpoint: "http://minio:9000", pathStyle: false, concurrency: 4, deletePolicy: "mirror" },
+      }),
+    );
+    const s = await resolveSettings("push", undefined, {}, { ...env, MIRRORSHADE_S3_PART_SIZE: "6m" }, dir);
+    expect(s).toMatchObject({
+      s3Endpoint: "http://minio:9000",
+      s3PathStyle: false,
+      s3Concurrency: 4,
+      s3DeletePolicy: "mirror",
+      s3PartSize: 6 * 1024 ** 2,
+      s3MultipartThreshold: 16 * 1024 ** 2,
+      s3ConditionalWrites: "auto",
+    });
+    const flag = await resolveSettings("push", undefined, { s3Concurrency: "32" }, env, dir);
+    expect(flag.s3Concurrency).toBe(32);
+  });
+
+  it("refuse a secret in the config file, a bad number, and the same setting twice", async () => {
+    const { work: dir, env } = work();
+    const file = path.join(dir, ".mirrorshaderc.json");
+    writeFileSync(file, JSON.stringify({ s3: { secretAccessKey: "abc" } }));
+    await expect(resolveSettings("push", undefined, {}, env, dir)).rejects.toThrow(/never holds secrets/);
+    writeFileSync(file, JSON.stringify({ s3: { concurrency: "many" } }));
+    await expect(resolveSettings("push", undefined, {}, env, dir)).rejects.toThrow(/bad number/);
+    writeFileSync(file, JSON.stringify({ s3: { region: "a" }, s3Region: "b" }));
+    await expect(resolveSettings("push", undefined, {}, env, dir)).rejects.toThrow(/both/);
+    writeFileSync(file, JSON.stringify({ s3: { nonsense: 1 } }));
+    await expect(resolveSettings("push", undefined, {}, env, dir)).rejects.toThrow(/unknown setting "s3Nonsense"/);
+  });
+});
