@@ -80,6 +80,8 @@ export class StateLock {
         const info: LockInfo = { pid: process.pid, start: startTime(process.pid), command, socket };
         writeSync(fd, JSON.stringify(info));
         closeSync(fd);
+        // A marker left by a killed run would pass a startup probe before we restored.
+        rmSync(path.join(stateDir, "ready"), { force: true });
         return { lock: new StateLock(file, socket) };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;

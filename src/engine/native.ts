@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { ConfigError } from "../errors";
 // The JS half of @parcel/watcher (option normalisation, ignore globs); bundled.
 import { createWrapper } from "@parcel/watcher/wrapper.js";
 import type ParcelWatcher from "@parcel/watcher";
@@ -64,5 +65,7 @@ function dlopenAsset(bytes: Buffer): unknown {
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
   }
-  throw new Error(`cannot load the file watcher's native addon (${errors.join("; ")})`);
+  throw new ConfigError(`cannot load the file watcher's native addon: ${errors.join("; ")}`, {
+    hint: "every temp dir is noexec: point TMPDIR (or MIRRORSHADE_STATE_DIR) at a dir that allows executables",
+  });
 }

@@ -163,9 +163,14 @@ describe("watch", () => {
     const w = await startWatch(sb, ["--debounce", "1s", "--max-delay", "2s"]);
     let n = 0;
     const started = Date.now();
-    write(sb.work, "live.txt", `v${n++}\n`);
+    // Whole-file replacements (a truncate-then-write could be caught empty, legitimately).
+    const replace = () => {
+      write(sb.root, "live.tmp", `v${n++}\n`);
+      renameSync(path.join(sb.root, "live.tmp"), path.join(sb.work, "live.txt"));
+    };
+    replace();
     // Never 1 s quiet: only --max-delay can start a save.
-    const writer = setInterval(() => write(sb.work, "live.txt", `v${n++}\n`), 100);
+    const writer = setInterval(replace, 100);
     let saved: Record<string, unknown>;
     try {
       saved = await w.waitForLog("a save while the writes go on", (l) => /^saved /.test(String(l.msg)), 20_000);
@@ -175,7 +180,8 @@ describe("watch", () => {
     // When that save started (its log line comes at its end): 2 s after the first write,
     // plus the watcher's batching and a loaded machine's timer lateness.
     const saveStart = Date.parse(String(saved.time)) - Number(saved.ms);
-    expect(saveStart - started).toBeLessThan(4_000);
+    // Generous: the point is that it started while the writes went on, long before they stop.
+    expect(saveStart - started).toBeLessThan(10_000);
     expect(commitCount(sb.remote)).toBeGreaterThanOrEqual(1);
     expect(remoteFiles(sb.remote).get("live.txt")).toMatch(/^v\d+\n$/);
     expect((await stop(w)).code).toBe(0);
