@@ -247,12 +247,20 @@ class GitBackend implements Backend {
       report.resumed = Boolean(ours);
       return report;
     }
-    await this.fetch();
     if (ours) {
       report.resumed = true;
+      // The remote has not moved since we last synced, and we hold its tip: nothing to take in.
+      const remoteTip = refs.get(`refs/heads/${this.branch}`);
+      const tracked = await this.rev(this.tracking, true);
+      if (remoteTip === tracked) {
+        const mb = await this.git.run(["merge-base", ours, tracked], { okCodes: [1] });
+        if (mb.stdout.trim() === tracked) return report;
+      }
+      await this.fetch();
       Object.assign(report, await this.integrate());
       return report;
     }
+    await this.fetch();
     // First restore into this dir: the union, local first.
     const theirs = await this.rev(this.tracking);
     await this.git.run(["update-ref", "HEAD", theirs]);
@@ -325,17 +333,23 @@ class GitBackend implements Backend {
       const c = await this.git.run(args, { okCodes: [1] });
       if (c.code === 0) report.saved = plan.entries;
     }
+    // A new commit is pushed at once (no look at refs first: each git process costs); work
+    // left unpushed from before is checked against the remote-tracking ref.
+    let fresh = report.saved.length > 0;
     for (let attempt = 0; ; attempt++) {
-      const ours = await this.head();
-      if (!ours) return report;
-      report.id = ours;
-      const tracked = await this.rev(this.tracking, true);
-      if (tracked === ours) return report;
+      if (!fresh) {
+        const ours = await this.head();
+        if (!ours) return report;
+        report.id = ours;
+        if ((await this.rev(this.tracking, true)) === ours) return report;
+      }
       const push = await this.network(["push", "--porcelain", this.remote, `HEAD:refs/heads/${this.branch}`], true);
       if (push.rejected === false) {
-        if (this.laptop && this.remote !== "origin") await this.git.run(["update-ref", this.tracking, ours]);
+        report.id = await this.head();
+        if (this.laptop && this.remote !== "origin") await this.git.run(["update-ref", this.tracking, report.id!]);
         return report;
       }
+      fresh = true;
       if (attempt >= 4) throw new TransientError("the remote keeps moving: push rejected 5 times in a row");
       this.ctx.log.info("the remote has new commits: integrating them");
       await this.fetch();
