@@ -22,7 +22,7 @@ if (process.platform === "linux") {
 }
 const addon = path.join(path.dirname(require.resolve(`${addonPkg}/package.json`)), "watcher.node");
 
-if (!existsSync(path.join(dist, "mirrorshade.cjs")))
+if (!existsSync(path.join(dist, "mirrorshade-cli.cjs")))
   execFileSync("npm", ["run", "build"], { stdio: "inherit", cwd: root });
 mkdirSync(dist, { recursive: true });
 const blob = path.join(dist, "sea-prep.blob");
@@ -30,7 +30,7 @@ const config = path.join(dist, "sea-config.json");
 writeFileSync(
   config,
   JSON.stringify({
-    main: path.join(dist, "mirrorshade.cjs"),
+    main: path.join(dist, "mirrorshade-cli.cjs"),
     output: blob,
     disableExperimentalSEAWarning: true,
     useCodeCache: true,

@@ -6,6 +6,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { MUSL, familySync } from "detect-libc";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ConfigError } from "../errors";
@@ -25,10 +26,7 @@ function loadBinding(): unknown {
   const here = typeof __filename === "string" ? __filename : path.join(process.cwd(), "index.js");
   const req = createRequire(here);
   let name = `@parcel/watcher-${process.platform}-${process.arch}`;
-  if (process.platform === "linux") {
-    const { familySync, MUSL } = req("detect-libc") as { familySync(): string | null; MUSL: string };
-    name += familySync() === MUSL ? "-musl" : "-glibc";
-  }
+  if (process.platform === "linux") name += familySync() === MUSL ? "-musl" : "-glibc";
   return req(name);
 }
 

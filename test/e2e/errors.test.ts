@@ -3,6 +3,7 @@ import { chmodSync, copyFileSync, existsSync, readFileSync, realpathSync } from 
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT, cleanEnv, cliCommand, plainLines, run, sandbox, tempDir, write, type RunResult } from "../helpers";
+import { copyBundle } from "../helpers/as-uid";
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 
@@ -155,8 +156,7 @@ describe("errors", () => {
     const bin = tempDir("ms-uid-");
     chmodSync(bin, 0o755);
     const bundle = path.join(bin, "mirrorshade.cjs");
-    copyFileSync(pre[0]!, bundle);
-    chmodSync(bundle, 0o644);
+    copyBundle(pre[0]!, bin);
     const node = path.join(bin, "node");
     copyFileSync(realpathSync(cmd!), node);
     chmodSync(node, 0o755);

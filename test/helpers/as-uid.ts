@@ -6,7 +6,7 @@
  * world-readable temp dir and Node is called by absolute path.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, mkdirSync, realpathSync, symlinkSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, readdirSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ROOT, cliCommand, tempDir } from "./index";
@@ -49,16 +49,11 @@ export function asUid(uid: number): AsUid {
   chmodSync(bin, 0o755);
   // A single binary (no bundle): `node` is the copied binary and `bundle` is empty.
   const bundle = bundleSrc ? path.join(bin, "mirrorshade.cjs") : "";
-  if (bundleSrc) {
-    copyFileSync(bundleSrc, bundle);
-    chmodSync(bundle, 0o644);
-  }
+  if (bundleSrc) copyBundle(bundleSrc, bin);
   const node = path.join(bin, bundleSrc ? "node" : "mirrorshade");
   copyFileSync(realpathSync(cmd!), node);
   chmodSync(node, 0o755);
-  // The bundle loads the file watcher's native addon (and detect-libc) from node_modules next
-  // to it: link the project's (readable by any UID when the checkout is, as in CI).
-  symlinkSync(path.join(ROOT, "node_modules"), path.join(bin, "node_modules"));
+
   return {
     uid,
     node,
@@ -93,4 +88,21 @@ export function traversable(dir: string): void {
   const abs = path.resolve(dir);
   if (!abs.startsWith(top + path.sep)) throw new Error(`traversable: ${dir} is not under ${top}`);
   for (let d = abs; d !== top; d = path.dirname(d)) chmodSync(d, 0o755);
+}
+
+/**
+ * Copy the bundle (launcher + CLI) and the file watcher's native addon package next to it,
+ * world-readable: the checkout itself may not be readable by another UID.
+ */
+export function copyBundle(launcher: string, bin: string): void {
+  const dist = path.dirname(launcher);
+  for (const f of ["mirrorshade.cjs", "mirrorshade-cli.cjs"]) {
+    copyFileSync(path.join(dist, f), path.join(bin, f));
+    chmodSync(path.join(bin, f), 0o644);
+  }
+  const addon = `@parcel/watcher-${process.platform}-${process.arch}-glibc`;
+  const dest = path.join(bin, "node_modules", addon);
+  cpSync(path.join(ROOT, "node_modules", addon), dest, { recursive: true });
+  for (const d of [path.join(bin, "node_modules"), path.dirname(dest), dest]) chmodSync(d, 0o755);
+  for (const f of readdirSync(dest)) chmodSync(path.join(dest, f), 0o644);
 }

@@ -1,0 +1,13 @@
+/**
+ * The bundle's entry (dist/mirrorshade.cjs): answers `--version` without loading the CLI
+ * (half of a cold start is parsing it), else loads it. The single binary starts the CLI
+ * bundle directly and relies on the SEA code cache instead.
+ */
+declare const MIRRORSHADE_VERSION: string;
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
+  process.stdout.write(`${MIRRORSHADE_VERSION}\n`);
+} else {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a sibling file at run time, not bundled
+  require("./mirrorshade-cli.cjs");
+}
