@@ -190,9 +190,14 @@ class GitBackend implements Backend {
     return { head, refs };
   }
 
+  /** Our git dir exists and names the remote (checked once per process: each git process costs). */
+  private repoReady = false;
+
   private async ensureRepo(): Promise<void> {
-    if (this.laptop || existsSync(path.join(this.gitDir, "HEAD"))) {
-      if (!this.laptop) await this.syncRemoteUrl();
+    if (this.laptop || this.repoReady) return;
+    if (existsSync(path.join(this.gitDir, "HEAD"))) {
+      await this.syncRemoteUrl();
+      this.repoReady = true;
       return;
     }
     mkdirSync(this.gitDir, { recursive: true, mode: 0o700 });
@@ -205,6 +210,7 @@ class GitBackend implements Backend {
         '[remote "origin"]\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n',
     );
     await this.syncRemoteUrl();
+    this.repoReady = true;
   }
 
   private async syncRemoteUrl(): Promise<void> {
@@ -394,6 +400,14 @@ class GitBackend implements Backend {
   private async ensureReady(): Promise<void> {
     if (!this.laptop) {
       await this.ensureRepo();
+      // Saves run one at a time under our state lock, so no git of ours runs now: a lock
+      // file here was left by a git that died (e.g. SIGBUS hashing a notebook truncated
+      // under it), and would fail every later save.
+      const lock = path.join(this.gitDir, "index.lock");
+      if (existsSync(lock)) {
+        this.ctx.log.warn("removing index.lock left by a git that died mid-save");
+        rmQuiet(lock);
+      }
       if (this.branch === undefined) {
         const cur = await this.git.run(["symbolic-ref", "--short", "-q", "HEAD"], { okCodes: [1] });
         await this.setBranch(cur.stdout.trim() || "main");

@@ -118,6 +118,20 @@ describe("watch under faults", () => {
     expect(r.code, r.stderr).toBe(0);
   });
 
+  it("recovers from an index.lock left by a git that died mid-save (e.g. SIGBUS on a truncated notebook)", async () => {
+    const sb = sandbox();
+    const w = await startWatch(sb);
+    write(sb.work, "first.txt", "1\n");
+    await waitFor("first.txt at the remote", () => remoteFiles(sb.remote).has("first.txt"));
+    // What a git killed while holding the index lock leaves behind.
+    writeFileSync(path.join(sb.state, "git", "index.lock"), "");
+    write(sb.work, "second.txt", "2\n");
+    await waitFor("second.txt at the remote", () => remoteFiles(sb.remote).get("second.txt") === "2\n");
+    await w.waitForLog("the stale lock warning", (l) => /index\.lock/.test(String(l.msg)));
+    const r = await stop(w);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
   it("refuses to save the deletion of most files (an emptied or unmounted work dir)", async () => {
     const sb = sandbox();
     const w = await startWatch(sb);
