@@ -298,7 +298,9 @@ const scenarios = {
       ref,
       target: "≤ 2 × `node -e 0`",
       met: judge(b),
-      note: stale ? "the binary is older than the bundle (npm run build:binary to refresh)" : undefined,
+      note: stale
+        ? "dist/mirrorshade is older than dist/mirrorshade.cjs: it may predate the latest changes"
+        : undefined,
     });
   },
 
