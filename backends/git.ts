@@ -370,9 +370,18 @@ class GitBackend implements Backend {
 
   /** `git add` the planned paths. A file we cannot read (another UID's 0600 file) is skipped, not fatal. */
   private async stage(plan: SavePlan): Promise<void> {
+    // Checked bytes (notebooks) go in as they were checked: a re-read by `git add` could
+    // catch a rewrite in progress (a truncated notebook), or die of SIGBUS on its mmap.
+    for (const e of plan.entries.filter((e) => e.content)) {
+      const sha = (await this.git.out(["hash-object", "-w", "--stdin"], { input: e.content })).trim();
+      const exec = (lstatOrNull(path.join(this.ctx.dir, e.path))?.mode ?? 0) & 0o111 ? "100755" : "100644";
+      await this.git.run(["update-index", "--add", "--verbose", "--cacheinfo", `${exec},${sha},${e.path}`]);
+    }
+    let rest = plan.entries.filter((e) => !e.content);
+    if (!rest.length) return;
     const list = path.join(this.ctx.stateDir, "pathspec");
     for (;;) {
-      writeFileSync(list, plan.entries.map((e) => e.path).join("\0") + "\0");
+      writeFileSync(list, rest.map((e) => e.path).join("\0") + "\0");
       try {
         // --verbose: simple-git waits 50 ms after a git that prints nothing.
         await this.git.run(["add", "-A", "--verbose", `--pathspec-from-file=${list}`, "--pathspec-file-nul"]);
@@ -387,11 +396,12 @@ class GitBackend implements Backend {
               .join("/"),
           ),
         );
-        const before = plan.entries.length;
+        const before = rest.length;
+        rest = rest.filter((e) => !bad.has(e.path));
+        if (rest.length === before) throw err;
         plan.entries = plan.entries.filter((e) => !bad.has(e.path));
-        if (plan.entries.length === before) throw err;
         for (const p of bad) plan.skipped.push({ path: p, reason: "cannot read it (permission denied)" });
-        if (!plan.entries.length) return;
+        if (!rest.length) return;
       }
     }
   }

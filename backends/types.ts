@@ -19,6 +19,11 @@ export interface PlanEntry {
   op: Op;
   /** Bytes, for add/modify. */
   size?: number;
+  /**
+   * The exact bytes the shared layer checked (a notebook that parsed as JSON): a backend
+   * saves these rather than re-reading a file a writer may be rewriting in place.
+   */
+  content?: Buffer;
 }
 
 /** What the shared layer decides about one candidate path. */

@@ -82,26 +82,32 @@ export function makeFilter(settings: Settings, opts: SaveOptions): PathFilter {
     }
     if (entry.path.endsWith(".ipynb")) {
       const force = typeof opts.forceInvalid === "function" ? opts.forceInvalid(entry.path) : opts.forceInvalid;
-      if (!(await isCompleteJson(path.join(settings.dir, entry.path)))) {
+      const bytes = await completeJson(path.join(settings.dir, entry.path));
+      if (bytes === "invalid") {
         if (!force) return { defer: "notebook is not valid JSON yet (half-written?)" };
         log.warn(`saving ${entry.path} although it is not valid JSON (it stayed that way)`);
+      } else if (bytes) {
+        entry.content = bytes;
+        entry.size = bytes.length;
       }
     }
     return "save";
   };
 }
 
-async function isCompleteJson(file: string): Promise<boolean> {
+/** The file's bytes when they parse as JSON; "invalid" when not (yet); undefined when it vanished. */
+async function completeJson(file: string): Promise<Buffer | "invalid" | undefined> {
   let fh;
   try {
     fh = await open(file, "r");
-    const text = await fh.readFile("utf8");
-    if (text.trim() === "") return false;
+    const bytes = await fh.readFile();
+    const text = bytes.toString("utf8");
+    if (text.trim() === "") return "invalid";
     JSON.parse(text);
-    return true;
+    return bytes;
   } catch (err) {
     // A vanished file is a deletion in the making, not a half-written notebook.
-    return (err as NodeJS.ErrnoException).code === "ENOENT";
+    return (err as NodeJS.ErrnoException).code === "ENOENT" ? undefined : "invalid";
   } finally {
     await fh?.close();
   }

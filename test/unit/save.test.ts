@@ -143,6 +143,17 @@ describe("makeFilter", () => {
     expect(logs.join("\n")).toContain("half.ipynb");
   });
 
+  it("hands the backend the exact bytes of a notebook it checked", async () => {
+    const text = '{"cells": [], "nbformat": 4}';
+    const entry = mod(nb("checked.ipynb", text));
+    expect(await makeFilter(settings(), {})(entry)).toBe("save");
+    expect(entry.content?.toString("utf8")).toBe(text);
+    expect(entry.size).toBe(Buffer.byteLength(text));
+    // Rewritten afterwards: what was checked is what gets saved, not the new state.
+    nb("checked.ipynb", "{");
+    expect(entry.content?.toString("utf8")).toBe(text);
+  });
+
   it("saves a valid notebook, a vanished one, and any other file", async () => {
     const f = makeFilter(settings(), {});
     expect(await f(mod(nb("ok.ipynb", '{"cells": [], "nbformat": 4}')))).toBe("save");
