@@ -142,9 +142,14 @@ class GitBackend implements Backend {
       );
     }
     mkdirSync(local, { recursive: true });
-    const { GIT_DIR: _dir, GIT_WORK_TREE: _tree, ...env } = this.git.env;
-    await new Git(local, env).run(["init", "--bare", `--initial-branch=${this.branch ?? "main"}`, local]);
+    await this.gitAt(local).run(["init", "--bare", `--initial-branch=${this.branch ?? "main"}`, local]);
     this.ctx.log.info(`created a bare git repository at ${local}`);
+  }
+
+  /** Git on a local remote repo: our environment, without our own git dir and work tree. */
+  private gitAt(repo: string): Git {
+    const { GIT_DIR: _dir, GIT_WORK_TREE: _tree, ...env } = this.git.env;
+    return new Git(repo, env);
   }
 
   /** The remote's refs, and the branch its HEAD names. */
@@ -181,9 +186,9 @@ class GitBackend implements Backend {
     if (!head && refs.size === 0 && local) {
       // An empty local repo does not advertise its unborn HEAD; read it, so we do not
       // create a branch its HEAD does not name.
-      const { GIT_DIR: _d, GIT_WORK_TREE: _t, ...env } = this.git.env;
-      const r = await new Git(local, { ...env, GIT_DIR: local }).run(["symbolic-ref", "--short", "HEAD"], {
+      const r = await this.gitAt(local).run(["symbolic-ref", "--short", "HEAD"], {
         okCodes: [1, 128],
+        env: { GIT_DIR: local },
       });
       if (r.code === 0) head = r.stdout.trim() || undefined;
     }

@@ -5,7 +5,7 @@ import { log, out } from "../log";
 import { redactDeep, stripUserinfo } from "../redact";
 import { retry } from "../retry";
 import { askWatcher } from "../state";
-import { conflictLine, describePlan, reportConflicts, saveOnce } from "../engine/save";
+import { conflictLine, describeEntries, reportConflicts, saveOnce } from "../engine/save";
 import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
 
 export interface PushSummary {
@@ -105,10 +105,7 @@ function print(s: PushSummary, settings: Settings): void {
   for (const e of s.saved) out(`${mark[e.op] ?? "?"} ${e.path}`);
   for (const e of s.skipped) out(`- ${e.path} (skipped: ${e.reason})`);
   for (const e of s.deferred) out(`~ ${e.path} (not now: ${e.reason})`);
-  if (s.dryRun)
-    out(
-      `dry run: would save ${describePlan({ entries: s.saved as never, skipped: [], deferred: [], total: 0, unacknowledged: 0 })}`,
-    );
+  if (s.dryRun) out(`dry run: would save ${describeEntries(s.saved)}`);
   else
     out(
       s.saved.length ? `saved ${s.saved.length} change(s)${s.id ? ` as ${s.id.slice(0, 12)}` : ""}` : "nothing to save",

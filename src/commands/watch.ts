@@ -93,7 +93,10 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     health.pendingCount = () => scheduler.pending.size;
     const rules = new IgnoreRules(settings.dir, settings.ignore);
     const onChange = (rel: string, kind: ChangeKind) => scheduler.notify(rel, kind);
-    let watcher = await startWatcher(settings.dir, rules, onChange, { pollEvery: Math.max(settings.maxDelay, 10_000) });
+    // Without inotify (limits exhausted), scan at most as often as max-delay asks for.
+    const watchDir = () =>
+      startWatcher(settings.dir, rules, onChange, { pollEvery: Math.max(settings.maxDelay, 10_000) });
+    let watcher = await watchDir();
     health.watcher = watcher;
     log.info(`watching ${settings.dir}`, {
       remote: settings.remote,
@@ -130,9 +133,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
         vanished = false;
         identity = now;
         void watcher.close().then(async () => {
-          watcher = await startWatcher(settings.dir, rules, onChange, {
-            pollEvery: Math.max(settings.maxDelay, 10_000),
-          });
+          watcher = await watchDir();
           health.watcher = watcher;
           scheduler.notify(".", "update");
         });

@@ -151,8 +151,8 @@ export function buildMeta(settings: Settings, entries: PlanEntry[]): SaveMeta {
   };
 }
 
-/** A one-line summary of what a plan holds. */
-export function describePlan(plan: SavePlan): string {
-  const n = (op: string) => plan.entries.filter((e) => e.op === op).length;
+/** A one-line summary of planned or saved entries. */
+export function describeEntries(entries: readonly { op: string }[]): string {
+  const n = (op: string) => entries.filter((e) => e.op === op).length;
   return `${n("add")} added, ${n("modify")} modified, ${n("delete")} deleted`;
 }

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Backend, ChangeSet, PathFilter, PlanEntry, SaveMeta, SavePlan, SaveReport } from "../../backends/types";
 import type { Settings } from "../../src/config";
-import { buildMeta, describePlan, makeFilter, saveOnce } from "../../src/engine/save";
+import { buildMeta, describeEntries, makeFilter, saveOnce } from "../../src/engine/save";
 import { setLogSink } from "../../src/log";
 
 let dir: string;
@@ -246,7 +246,7 @@ describe("saveOnce", () => {
     expect(fb.saves).toHaveLength(0);
     expect(out.report).toBeUndefined();
     expect(out.plan.entries.map((e) => e.path)).toEqual(["a", "b"]);
-    expect(describePlan(out.plan)).toBe("1 added, 0 modified, 1 deleted");
+    expect(describeEntries(out.plan.entries)).toBe("1 added, 0 modified, 1 deleted");
   });
 });
 
