@@ -11,7 +11,7 @@ import { ConfigError, NotFoundError, TransientError } from "../src/errors";
 import { IgnoreRules } from "../src/engine/ignore";
 import { credentialEnv } from "../src/credentials";
 import { Git, GitFailure, buildGitEnv, nulSplit, translate } from "../src/git";
-import { schemeOf } from "./index";
+import { schemeOf } from "../src/remote";
 import { stripCredentials, stripUserinfo } from "../src/redact";
 import type {
   Backend,

@@ -4,6 +4,7 @@
  */
 import { ConfigError } from "../src/errors";
 import { stripUserinfo } from "../src/redact";
+import { schemeOf } from "../src/remote";
 import type { BackendContext, Backend, BackendFactory } from "./types";
 
 export type Loader = () => Promise<BackendFactory>;
@@ -36,14 +37,7 @@ export class Registry {
   }
 }
 
-/** The URL's scheme; `ssh` for scp-like `[user@]host:path` (git's rule: a colon before any slash); else `file`. */
-export function schemeOf(remote: string): string {
-  const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(remote);
-  if (m) return m[1]!.toLowerCase();
-  const colon = remote.indexOf(":");
-  if (colon > 0 && !remote.slice(0, colon).includes("/")) return "ssh";
-  return "file";
-}
+export { schemeOf };
 
 export const registry = new Registry()
   .register(["file", "ssh", "git", "http", "https"], async () => (await import("./git")).createGitBackend)

@@ -15,6 +15,10 @@ export interface Settings {
   branch?: string;
   stateDir: string;
   create: boolean;
+  /** Use the work dir's own git repo and config (laptop mode); never chosen by what the dir holds. */
+  inPlace: boolean;
+  /** In-place mode: the repo's own hooks may run. */
+  runHooks: boolean;
   retryFor: number;
   logFormat?: LogFormat;
   logLevel: Level;
@@ -102,6 +106,8 @@ export async function resolveSettings(
   const dirPick = pick("dir");
   s.dir = path.resolve(dirPick?.base ?? cwd, String(dirPick?.value ?? "."));
   s.create ??= false;
+  s.inPlace ??= false;
+  s.runHooks ??= false;
   s.dryRun ??= false;
   s.json ??= false;
   s.allowMassDelete ??= false;

@@ -33,6 +33,11 @@ export const OPTIONS = {
     help: "private state (git dir, locks), outside the work dir (default: per dir under $XDG_STATE_HOME)",
   },
   config: { type: "string", arg: "file", help: "config file (default: searched from the current directory)" },
+  inPlace: {
+    type: "boolean",
+    help: "use the work dir's own git repo (a laptop checkout): its config is trusted; never for a shared dir",
+  },
+  runHooks: { type: "boolean", help: "with --in-place, let the repo's own git hooks run (off: hooks never run)" },
   create: { type: "boolean", help: "create the remote when it does not exist (local paths, file://, S3 buckets)" },
   retryFor: {
     type: "duration",
