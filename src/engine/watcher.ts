@@ -58,6 +58,25 @@ export async function startWatcher(
     onChange(rel, kind);
     return renewable && kind === "create" && hasSubdir(abs, rel);
   };
+  // One over-long directory path makes inotify refuse the whole subscription: such
+  // directories are left unwatched (their files cannot be saved by any backend either), once said.
+  let tooLong: string[] = [];
+  const subscribeAll = async (): Promise<AsyncSubscription> => {
+    const opts = () => ({ ignore: [...WATCHER_IGNORES, ...tooLong], backend: NATIVE_BACKEND });
+    try {
+      return await subscribe(dir, callback, opts());
+    } catch (err) {
+      if (!/File name too long|ENAMETOOLONG/i.test((err as Error).message)) throw err;
+      const found = longDirs(dir, rules).filter((d) => !tooLong.includes(d));
+      if (!found.length) throw err;
+      tooLong = [...tooLong, ...found];
+      log.warn(
+        `not watching ${found.length} dir(s) whose path is longer than the system allows (${PATH_MAX} bytes); ` +
+          `files below them are not saved: ${found.map((d) => path.relative(dir, d).slice(0, 60) + "…").join(", ")}`,
+      );
+      return subscribeAll();
+    }
+  };
   let sub: AsyncSubscription;
   let closed = false;
   let renewing: Promise<void> | undefined;
@@ -83,7 +102,7 @@ export async function startWatcher(
         renewAgain = false;
         await sub.unsubscribe().catch(() => {});
         if (closed) return;
-        sub = await subscribe(dir, callback, { ignore: WATCHER_IGNORES, backend: NATIVE_BACKEND });
+        sub = await subscribeAll();
         onChange(".", "update");
       } while (renewAgain && !closed);
     })()
@@ -97,7 +116,7 @@ export async function startWatcher(
       .finally(() => (renewing = undefined));
   };
   try {
-    sub = await subscribe(dir, callback, { ignore: WATCHER_IGNORES, backend: NATIVE_BACKEND });
+    sub = await subscribeAll();
     return {
       mode: "native",
       async close() {
@@ -110,7 +129,8 @@ export async function startWatcher(
     };
   } catch (err) {
     const msg = (err as Error).message;
-    if (!/no space left|too many open files|inotify/i.test(msg)) throw err;
+    // ENOSPC from inotify_add_watch: max_user_watches; EMFILE from inotify_init: max_user_instances.
+    if (!/no space left|too many open files/i.test(msg)) throw err;
     log.error(
       `cannot watch ${dir}: ${msg}. The inotify limits (fs.inotify.max_user_watches / max_user_instances) are ` +
         `exhausted on this node (shared by every pod of this UID). Falling back to scanning every ${opts.pollEvery / 1000}s.`,
@@ -123,4 +143,30 @@ export async function startWatcher(
       },
     };
   }
+}
+
+/** Linux's PATH_MAX, counting the final NUL: inotify_add_watch refuses a longer path. */
+const PATH_MAX = 4096;
+
+/** The top-most directories under `dir` whose absolute path inotify cannot take. */
+function longDirs(dir: string, rules: IgnoreRules): string[] {
+  const found: string[] = [];
+  const walk = (abs: string, rel: string): void => {
+    let ents;
+    try {
+      ents = readdirSync(abs, { withFileTypes: true });
+    } catch {
+      return; // gone, unreadable, or itself too long to open (its parent is reported)
+    }
+    for (const d of ents) {
+      if (!d.isDirectory()) continue;
+      const childRel = rel ? `${rel}/${d.name}` : d.name;
+      if (rules.ignores(childRel, true)) continue;
+      const child = path.join(abs, d.name);
+      if (Buffer.byteLength(child) >= PATH_MAX - 1) found.push(child);
+      else walk(child, childRel);
+    }
+  };
+  walk(dir, "");
+  return found;
 }
