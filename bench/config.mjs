@@ -1,0 +1,87 @@
+// The bench's options, declared once: the table below gives each size or window its flag,
+// its BENCH_* env name (the flag in capitals), its full and smoke defaults and its help;
+// --help and the run's config (recorded in the report) derive from it. A flag wins over
+// the env, the env over the defaults. A scenario that needs a new knob adds a row here.
+import path from "node:path";
+import { ROOT } from "./lib/proc.mjs";
+
+/** Positive numbers. `key` names it in the config; `scale` turns the flag's unit into the key's. */
+const SIZES = [
+  { flag: "runs", key: "runs", full: 3, smoke: 1, help: "runs per scenario" },
+  { flag: "small", key: "small", full: 10_000, smoke: 200, help: 'files in the "10k" tree' },
+  { flag: "large", key: "large", full: 100_000, smoke: 1000, help: 'files in the "100k" tree' },
+  { flag: "burst", key: "burst", full: 10_000, smoke: 200, help: "files in the burst" },
+  { flag: "continuous", arg: "S", key: "continuousS", full: 60, smoke: 5, help: "seconds of notebook rewrites" },
+  { flag: "idle", arg: "S", key: "idleS", full: 60, smoke: 5, help: "idle window in seconds" },
+  {
+    flag: "debounce",
+    arg: "S",
+    key: "debounceMs",
+    scale: 1000,
+    full: 2,
+    smoke: 1,
+    help: "watch --debounce and the gitwatch loop's sleep, seconds",
+  },
+  {
+    flag: "max-delay",
+    arg: "S",
+    key: "maxDelayMs",
+    scale: 1000,
+    full: 30,
+    smoke: 2,
+    help: "watch --max-delay for the notebook scenario, seconds",
+  },
+  { flag: "s3-files", key: "s3Files", full: 2000, smoke: 100, help: "files for the S3 rows" },
+  { flag: "cli-runs", key: "cliRuns", full: 10, smoke: 3, help: "runs of each --version start" },
+];
+
+const envName = (flag) => `BENCH_${flag.toUpperCase().replace(/-/g, "_")}`;
+const line = (left, help) => `  ${left.padEnd(17)}  ${help}`;
+
+/** The --help text; `scenarios` are the modules of bench/scenarios/ (each listed with what it measures). */
+export function helpText(scenarios) {
+  return [
+    "usage: node bench/run.mjs [options]   (npm run bench -- [options])",
+    line("--smoke", "tiny sizes, 1 run, short windows (also BENCH_SMOKE=1); writes results/smoke.*"),
+    ...SIZES.map((o) => line(`--${o.flag} ${o.arg ?? "N"}`, `${o.help} (default ${o.full}; smoke ${o.smoke})`)),
+    line("--only a,b", `scenarios: ${scenarios.map((s) => s.name).join(",")}`),
+    line("--skip a,b", "scenarios to leave out"),
+    line("--name NAME", "results file name (default latest; smoke: smoke)"),
+    line("--out DIR", "results dir (default bench/results)"),
+    line("--keep", "keep the temp dir (printed)"),
+    "scenarios:",
+    ...scenarios.flatMap((s) => [line(s.name, s.measures), line("", `vs ${s.reference}; target ${s.target}`)]),
+  ].join("\n");
+}
+
+/** The run's config from the command line and the environment; `names` are the known scenarios, in order. */
+export function parseConfig(argv, env, names) {
+  const opt = (flag) => {
+    const i = argv.indexOf(`--${flag}`);
+    if (i >= 0) {
+      const v = argv[i + 1];
+      if (v === undefined || v.startsWith("--")) throw new Error(`--${flag} needs a value`);
+      return v;
+    }
+    const e = argv.find((a) => a.startsWith(`--${flag}=`));
+    if (e) return e.slice(flag.length + 3);
+    return env[envName(flag)];
+  };
+  const has = (flag) => argv.includes(`--${flag}`) || /^(1|true|yes)$/i.test(env[envName(flag)] ?? "");
+  const smoke = has("smoke");
+  const cfg = { smoke };
+  for (const o of SIZES) {
+    const v = opt(o.flag);
+    const n = v === undefined ? (smoke ? o.smoke : o.full) : Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${o.flag}: not a positive number: ${v}`);
+    cfg[o.key] = n * (o.scale ?? 1);
+  }
+  const only = opt("only")?.split(",").filter(Boolean);
+  const skip = opt("skip")?.split(",").filter(Boolean) ?? [];
+  for (const s of [...(only ?? []), ...skip]) if (!names.includes(s)) throw new Error(`unknown scenario ${s}`);
+  cfg.scenarios = names.filter((s) => (only ? only.includes(s) : true) && !skip.includes(s));
+  cfg.name = opt("name") ?? (smoke ? "smoke" : "latest");
+  cfg.out = path.resolve(opt("out") ?? path.join(ROOT, "bench", "results"));
+  cfg.keep = has("keep");
+  return cfg;
+}
