@@ -100,23 +100,28 @@ function keysSorted(v: Json): boolean {
 
 /** Write `value` in `style`; `JSON.stringify` escapes strings the way Python's `ensure_ascii=False` does. */
 export function serialize(value: Json, style: Style): string {
-  const nl = style.indent === null ? "" : "\n";
+  const nl = style.indent === null ? "" : style.eol;
   const colon = style.indent === null ? ":" : ": ";
-  const write = (v: Json, pad: string): string => {
-    if (v instanceof Num) return v.raw;
-    if (typeof v !== "object" || v === null) return JSON.stringify(v);
-    const inner = pad + (style.indent ?? "");
-    if (Array.isArray(v)) {
-      if (v.length === 0) return "[]";
-      return `[${nl}${v.map((x) => inner + write(x, inner)).join(`,${nl}`)}${nl}${pad}]`;
+  const out: string[] = []; // one join at the end: nested concatenation would copy a big notebook per level
+  const write = (v: Json, pad: string): void => {
+    if (v instanceof Num) out.push(v.raw);
+    else if (typeof v !== "object" || v === null) out.push(JSON.stringify(v));
+    else if (Array.isArray(v) ? v.length === 0 : Object.keys(v).length === 0) out.push(Array.isArray(v) ? "[]" : "{}");
+    else {
+      const inner = pad + (style.indent ?? "");
+      const keys = Array.isArray(v) ? undefined : Object.keys(v);
+      if (keys && style.sortKeys) keys.sort(byCodePoint);
+      out.push(keys ? "{" : "[");
+      const n = keys ? keys.length : (v as Json[]).length;
+      for (let i = 0; i < n; i++) {
+        out.push(i ? `,${nl}${inner}` : nl + inner);
+        if (keys) out.push(JSON.stringify(keys[i]), colon);
+        write(keys ? (v as JsonObject)[keys[i] as string]! : (v as Json[])[i]!, inner);
+      }
+      out.push(nl + pad, keys ? "}" : "]");
     }
-    const keys = Object.keys(v);
-    if (keys.length === 0) return "{}";
-    if (style.sortKeys) keys.sort(byCodePoint);
-    const items = keys.map((k) => `${inner}${JSON.stringify(k)}${colon}${write(v[k] as Json, inner)}`);
-    return `{${nl}${items.join(`,${nl}`)}${nl}${pad}}`;
   };
-  // JSON strings never hold a raw newline, so every "\n" here is layout.
-  const text = write(value, "") + (style.finalNewline ? "\n" : "");
-  return style.eol === "\n" ? text : text.replace(/\n/g, style.eol);
+  write(value, "");
+  if (style.finalNewline) out.push(style.eol);
+  return out.join("");
 }

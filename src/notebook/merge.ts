@@ -1,17 +1,17 @@
 /**
  * Cell-level three-way merge of Jupyter notebooks (nbformat 4). Pure: text in, text out.
  *
- * Rules (the docs quote the table in DESIGN/README; keep them in step):
- * - cells are matched to the base by id, else by content (see match.ts);
- * - a cell changed on one side takes that side's cell; the same cell changed differently on
- *   both is a conflict; deleted on one side and edited on the other is a conflict (a deletion
- *   wins over a re-run: outputs, execution count, run and view metadata are not edits);
- * - cells added, deleted or moved on one side are merged; additions on both sides between the
- *   same two cells are all kept, ours first, identical ones once; a cell moved on both sides to
- *   different places goes where ours put it (a position is not content);
- * - metadata is merged key by key (see cell.ts for outputs and volatile keys; notebook
- *   `language_info` is written by the kernel: ours on conflict; `widgets` is run state, like
- *   outputs);
+ * The rules (the docs quote them; keep both in step):
+ * - cells are matched to the base by id, else by content (match.ts);
+ * - a cell changed on one side takes that side's change; the same field of the same cell
+ *   changed differently on both sides is a conflict; deleted on one side and edited on the
+ *   other is a conflict (a re-run is no edit: outputs, execution count, run and view metadata);
+ * - cells added, deleted or moved on one side are merged; cells added on both sides between
+ *   the same two cells are all kept, ours first, identical ones once; a cell moved on both
+ *   sides to different places goes where ours put it (a position is not content);
+ * - metadata is merged key by key, recursively; outputs never conflict (cell.ts); notebook
+ *   `language_info` is written by the kernel (ours on conflict); `widgets` is run state;
+ * - a side without any output (stripped) never takes outputs away from the other side;
  * - `nbformat_minor` is the larger; with ≥ 5 every cell has a unique id (a new one only for a
  *   cell without one or with a duplicate);
  * - the result is written in ours's layout; when it equals one side, that side's bytes.

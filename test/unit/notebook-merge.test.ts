@@ -212,6 +212,21 @@ describe.each([
     expect(mergeNotebooks(reformatted, replace(reformatted, '"1 + 1"', '"1 + 2"'), toMarkdown).kind).toBe("conflict");
   });
 
+  it("attachments travel with their markdown cell; changed differently on both sides, a conflict", () => {
+    const attach = (png: string) => (nb: Nb) => {
+      const cell = nb.cells[0] as Obj;
+      cell.attachments = { ...(cell.attachments as Obj), "more.png": { "image/png": png } };
+      cell.source = [...(cell.source as string[]), `\n![more](attachment:more.png)`];
+    };
+    const ours = variant(reformatted, attach("AAAA"));
+    const theirs = replace(reformatted, '"1 / 0"', '"1 / 2"');
+    const got = parse(merged(mergeNotebooks(reformatted, ours, theirs)));
+    expect(got.cells[0]).toEqual(parse(ours).cells[0]);
+    const result = mergeNotebooks(reformatted, ours, variant(reformatted, attach("BBBB")));
+    expect(result).toMatchObject({ kind: "conflict", cells: [ids ? "0b6f3a2c" : "#1"] });
+    expect((result as { reason: string }).reason).toMatch(/attachments changed differently/);
+  });
+
   it("source keeps each cell's representation (list of lines or one string) from the side whose text won", () => {
     const theirs = variant(reformatted, (nb) => (cellBySource(nb, "x = 42\ny = x * 2").source = "x = 43\ny = x * 2"));
     const ours = replace(reformatted, '"1 + 1"', '"1 + 2"');
@@ -232,8 +247,10 @@ describe.each([
 describe("mergeNotebooks across nbformat minors and ids", () => {
   const v44 = fixture("v4.4-no-ids.ipynb");
 
-  it("4.4 ours and theirs upgraded to 4.5: minor 5, theirs's ids, both edits, valid", () => {
-    const ours = replace(v44, '"1 + 1"', '"1 + 2"');
+  it("4.4 ours and theirs upgraded to 4.5: minor 5, theirs's ids, a new id for ours's new cell, both edits", () => {
+    const ours = variant(replace(v44, '"1 + 1"', '"1 + 2"'), (nb) =>
+      nb.cells.push({ cell_type: "raw", metadata: {}, source: "new" }),
+    );
     const theirs = variant(v44, (nb) => {
       nb.nbformat_minor = 5;
       nb.cells.forEach((c, i) => (c.id = `up-${i}`));
@@ -241,11 +258,14 @@ describe("mergeNotebooks across nbformat minors and ids", () => {
     });
     const got = parse(merged(mergeNotebooks(v44, ours, theirs)));
     expect(got.nbformat_minor).toBe(5);
-    expect(got.cells.map((c) => c.id)).toEqual(parse(theirs).cells.map((c) => c.id));
+    expect(got.cells.map((c) => c.id)).toEqual([
+      ...parse(theirs).cells.map((c) => c.id),
+      expect.stringMatching(/^[0-9a-f]{8}$/),
+    ]);
     expect(sources(jupyter(got))).toEqual(sources(replace(ours, '"1 / 0"', '"1 / 2"')));
   });
 
-  it("an added cell without an id in a 4.5 result, and a duplicate id, get nbformat-shaped ids", () => {
+  it("a duplicate id gets a new nbformat-shaped id; a 4.4 result gets no ids", () => {
     const v45 = fixture("v4.5-ids.ipynb");
     const ours = variant(v45, (nb) => nb.cells.push({ cell_type: "raw", id: "dup", metadata: {}, source: "o" }));
     const theirs = variant(v45, (nb) => {
