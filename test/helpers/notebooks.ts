@@ -129,9 +129,9 @@ export class Gen {
   pick<T>(xs: readonly T[]): T {
     return xs[this.int(xs.length)] as T;
   }
-  /** A token no other call returns: marks a cell or an edit so a test can find it. */
+  /** A token no other call returns, nor contains: marks a cell or an edit so a test can find it. */
   unique(prefix: string): string {
-    return `${prefix}${this.serial++}`;
+    return `${prefix}${this.serial++}_`; // the "_" ends it: c2_ is not found inside c22_
   }
 }
 
