@@ -36,6 +36,7 @@ cleanup() {
     echo
     echo "stopping mirrorshade (final save)…"
     kill -TERM "$watch_pid" 2>/dev/null || true
+    kill -CONT "$watch_pid" 2>/dev/null || true # a stopped job acts on SIGTERM only once continued
     wait "$watch_pid" || status=$?
     echo "mirrorshade exited with $status"
   fi
@@ -62,6 +63,8 @@ for _ in $(seq 300); do
   kill -0 "$watch_pid" 2>/dev/null || { watch_pid= && echo "mirrorshade did not start" >&2 && exit 1; }
   sleep 0.1
 done
+# Alive is not enough (a stopped job is alive too): never say "demo running" unless it is.
+[ -f "$state/ready" ] || { echo "mirrorshade did not finish its restore in 30 s" >&2 && exit 1; }
 
 writer() {
   local n=0
