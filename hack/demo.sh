@@ -6,16 +6,18 @@
 #
 #   hack/demo.sh                        # or: npm run demo
 #   MIRRORSHADE_CLI=dist/mirrorshade hack/demo.sh   # the single binary instead of the bundle
+#   DEMO_DIR=/tmp/d DEMO_HOME=/tmp/h DEMO_PORT=9000 hack/demo.sh   # elsewhere (the tests do)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-dir=demo
-remote=.demo/remote.git
-state=.demo/state
+dir=${DEMO_DIR:-demo}
+home=${DEMO_HOME:-.demo} # the demo remote and mirrorshade's state
+remote=$home/remote.git
+state=$home/state
 port=${DEMO_PORT:-8787}
 [ -f dist/mirrorshade.cjs ] || npm run --silent build
 cli=${MIRRORSHADE_CLI:-./bin/mirrorshade}
-mkdir -p "$dir" .demo
+mkdir -p "$dir" "$home"
 
 # Background jobs in their own process groups: Ctrl-C reaches this script only, which then
 # stops each one itself (mirrorshade must get exactly one signal: a second one means "exit
@@ -34,6 +36,7 @@ cleanup() {
     echo
     echo "stopping mirrorshade (final save)…"
     kill -TERM "$watch_pid" 2>/dev/null || true
+    kill -CONT "$watch_pid" 2>/dev/null || true # a stopped job acts on SIGTERM only once continued
     wait "$watch_pid" || status=$?
     echo "mirrorshade exited with $status"
   fi
@@ -60,6 +63,8 @@ for _ in $(seq 300); do
   kill -0 "$watch_pid" 2>/dev/null || { watch_pid= && echo "mirrorshade did not start" >&2 && exit 1; }
   sleep 0.1
 done
+# Alive is not enough (a stopped job is alive too): never say "demo running" unless it is.
+[ -f "$state/ready" ] || { echo "mirrorshade did not finish its restore in 30 s" >&2 && exit 1; }
 
 writer() {
   local n=0

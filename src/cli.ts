@@ -1,7 +1,7 @@
 /** Commander wiring only: each command's options come from the option table; modules load lazily. */
 import { Command, Option } from "commander";
-import { EXIT_CODES_HELP } from "./errors";
-import { OPTIONS, envName, flagName, optionsFor, type CommandName } from "./options";
+import { EXIT_CODES_BRIEF, EXIT_CODES_HELP } from "./errors";
+import { HELP_GROUPS, envName, flagName, optionsFor, type CommandName, type OptionSpec } from "./options";
 
 declare const MIRRORSHADE_VERSION: string;
 export const VERSION = typeof MIRRORSHADE_VERSION === "string" ? MIRRORSHADE_VERSION : "0.0.0-dev";
@@ -26,40 +26,79 @@ const COMMANDS: Record<CommandName, { summary: string; load: () => Promise<Actio
     load: async () => (await import("./commands/push")).push,
   },
   status: {
-    summary: "show what the watch on this dir is doing (saves, failures, pending changes)",
+    summary: "show what the watch on this dir is doing (exit 8 when none runs)",
     load: async () => (await import("./commands/status")).status,
   },
 };
 
-export function buildProgram(): Command {
+/** The command being run, as commander parsed it (main needs it to word a final error). */
+export interface Invocation {
+  command: CommandName;
+  dir: string | undefined;
+  flags: Record<string, unknown>;
+}
+let invocation: Invocation | undefined;
+export function currentInvocation(): Invocation | undefined {
+  return invocation;
+}
+
+const ENV_NOTE = `Each option is also an env variable (--max-delay: MIRRORSHADE_MAX_DELAY) and a
+config file key (maxDelay). --help-all lists the ssh, https and S3 options.`;
+
+/**
+ * `helpAll`: `--help` lists every option a command takes, backend options under their
+ * heading, each with its env variable (main turns `--help-all` into that).
+ */
+export function buildProgram(opts: { helpAll?: boolean } = {}): Command {
+  const helpAll = Boolean(opts.helpAll);
   const program = new Command("mirrorshade")
-    .description("Keep a working directory saved to a remote store (git; S3 next).")
+    .description("Keep a working directory saved to a remote store: git or S3.")
     .version(VERSION, "-V, --version")
-    .showHelpAfterError("(run with --help for usage)")
     .addHelpText("after", "\n" + EXIT_CODES_HELP)
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, "mirrorshade: ")) });
+    // main reports every error (text, or JSON for scripts and log collectors): commander stays quiet.
+    .configureOutput({ outputError: () => {} })
+    .hook("preAction", (_program, action) => {
+      invocation = { command: action.name() as CommandName, dir: action.args[0], flags: action.opts() };
+    });
 
   for (const [name, { summary, load }] of Object.entries(COMMANDS) as [CommandName, (typeof COMMANDS)[CommandName]][]) {
     const cmd = program
       .command(name)
       .description(summary)
-      .argument("[dir]", `the work dir (env ${envName("dir")}, default: the current directory)`)
-      .addHelpText("after", "\n" + EXIT_CODES_HELP)
+      .argument("[dir]", "the work dir (default: the current directory)")
+      .addHelpText("after", "\n" + (helpAll ? EXIT_CODES_HELP : ENV_NOTE + "\n\n" + EXIT_CODES_BRIEF))
       .exitOverride()
+      .configureOutput({ outputError: () => {} })
+      // The description says it all: commander's own "(default: …)" and "(choices: …)" would repeat it.
+      .configureHelp({ optionDescription: (o) => o.description })
       .action(async (dir: string | undefined, flags: Record<string, unknown>) => (await load())(dir, flags));
     for (const [key, spec] of optionsFor(name)) {
       const flag = flagName(key);
+      const shown = helpAll || (!spec.group && (!spec.helpIn || spec.helpIn.includes(name)));
+      const heading = helpAll && spec.group ? HELP_GROUPS[spec.group] : "Options:";
+      const env = helpAll ? ` [${envName(key)}]` : "";
       const placeholder = spec.type === "boolean" ? "" : ` <${spec.arg ?? "value"}>`;
-      const def = spec.default !== undefined && spec.type !== "boolean" ? ` (default: ${String(spec.default)})` : "";
-      const opt = new Option(`--${flag}${placeholder}`, `${spec.help}${def} [${envName(key)}]`);
+      const opt = new Option(`--${flag}${placeholder}`, describe(spec) + env).helpGroup(heading);
       if (spec.type === "list") opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
       if (spec.choices) opt.choices(spec.choices as string[]);
-      cmd.addOption(opt);
-      if ("negatable" in spec && spec.negatable) cmd.addOption(new Option(`--no-${flag}`, `do not ${flag}`));
+      // A negatable option that is on by default: `--<name>` changes nothing, `--no-<name>` is what to show.
+      cmd.addOption(opt.hideHelp(!shown || (!helpAll && spec.negatable === true && spec.default === true)));
+      if (spec.negatable) {
+        const noEnv = helpAll ? ` [${envName(key)}=false]` : "";
+        const no = new Option(`--no-${flag}`, (spec.negatedHelp ?? `turn off --${flag}`) + noEnv).helpGroup(heading);
+        cmd.addOption(no.hideHelp(!shown));
+      }
     }
+    cmd.addOption(new Option("--help-all", "also the ssh, https and S3 options, with env names").hideHelp(helpAll));
   }
   return program;
 }
 
-void OPTIONS;
+function describe(spec: OptionSpec): string {
+  const def = spec.default !== undefined && spec.type !== "boolean" ? ` (default: ${String(spec.default)})` : "";
+  return spec.help + def;
+}
+
+/** Every command, for tests that check each one's help. */
+export const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[];

@@ -13,21 +13,30 @@ export const EXIT_CODES = {
   conflict: 5,
   notFound: 6,
   guard: 7,
+  noWatch: 8,
 } as const;
 
 /** Shown in `--help` and README. */
 export const EXIT_CODES_HELP = `Exit status:
   0  ok: everything seen was saved (or restored)
-  1  unexpected error (a bug: please report it with the stack trace)
-  2  usage or configuration error (bad flag, config file, duration, remote URL, directory)
+  1  unexpected error (a bug: please report it with the output)
+  2  usage or configuration error (flag, config file, remote URL, directory)
   3  authentication or permission refused by the remote
-  4  remote unreachable, or a transient failure outlasted --retry-for / --shutdown-timeout
-  5  saved, but a concurrent change conflicted: both versions are kept (see the conflict ref)
-  6  remote not found (repository or bucket missing; --create makes a local one)
-  7  refused by a safety guard (e.g. a mass deletion; --allow-mass-delete saves it)`;
+  4  remote unreachable past --retry-for (or --shutdown-timeout for watch)
+  5  saved, but a concurrent change conflicted: both versions are kept
+  6  remote not found (repository or bucket missing; --create makes one)
+  7  refused by a safety guard (a mass deletion: --allow-mass-delete)
+  8  status: no watch runs on this dir`;
+
+/** The same, short, for each command's `--help`. */
+export const EXIT_CODES_BRIEF = `Exit status: 0 ok, 1 a bug, 2 usage, 3 auth refused, 4 unreachable, 5 conflict
+(both kept), 6 remote not found, 7 refused by a guard, 8 no watch runs (status).
+mirrorshade --help explains each.`;
 
 export abstract class MirrorshadeError extends Error {
   abstract readonly exitCode: number;
+  /** A stable name for scripts (`--json`'s error.code); never changes with the wording. */
+  abstract readonly code: string;
   /** One line telling the user how to fix it, printed after the message. */
   readonly hint?: string;
   constructor(message: string, opts: { hint?: string; cause?: unknown } = {}) {
@@ -40,31 +49,48 @@ export abstract class MirrorshadeError extends Error {
 /** Bad flag, env, config file or argument. */
 export class ConfigError extends MirrorshadeError {
   readonly exitCode = EXIT_CODES.usage;
+  readonly code = "usage";
 }
 
 /** The remote refused our credentials or permissions. */
 export class AuthError extends MirrorshadeError {
   readonly exitCode = EXIT_CODES.auth;
+  readonly code = "auth";
 }
 
 /** Worth retrying: network down, server error, lock held by a busy peer. */
 export class TransientError extends MirrorshadeError {
   readonly exitCode = EXIT_CODES.unreachable;
+  readonly code = "unreachable";
 }
 
 /** The remote location does not exist. */
 export class NotFoundError extends MirrorshadeError {
   readonly exitCode = EXIT_CODES.notFound;
+  readonly code = "not_found";
 }
 
 /** Our changes were saved, but someone else's conflicted; both versions are kept. */
 export class ConflictError extends MirrorshadeError {
   readonly exitCode = EXIT_CODES.conflict;
+  readonly code = "conflict";
 }
 
 /** A safety guard refused to save (mass deletion, vanished work dir). */
 export class GuardError extends MirrorshadeError {
   readonly exitCode = EXIT_CODES.guard;
+  readonly code = "guard";
+}
+
+/** `status`: no watch runs on this dir (none found in the state dir it looked in). */
+export class NoWatchError extends MirrorshadeError {
+  readonly exitCode = EXIT_CODES.noWatch;
+  readonly code = "no_watch";
+}
+
+/** The stable code of any error: a typed error's own, else "unexpected" (a bug). */
+export function errorCode(err: unknown): string {
+  return err instanceof MirrorshadeError ? err.code : "unexpected";
 }
 
 export function isTransient(err: unknown): boolean {
@@ -80,6 +106,7 @@ export function errorFromExitCode(code: number, message: string, hint?: string):
       [EXIT_CODES.conflict]: ConflictError,
       [EXIT_CODES.notFound]: NotFoundError,
       [EXIT_CODES.guard]: GuardError,
+      [EXIT_CODES.noWatch]: NoWatchError,
     }[code] ?? TransientError;
   return new cls(message, { hint });
 }

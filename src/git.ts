@@ -222,18 +222,14 @@ export function translate(err: GitFailure, remote: string): MirrorshadeError {
     ],
     [
       /Could not resolve host(name)?|Name or service not known|Temporary failure in name resolution/i,
-      () =>
-        new TransientError(
-          `cannot resolve the host of ${where}`,
-          opts("check the URL and the cluster's DNS; it is retried"),
-        ),
+      () => new TransientError(`cannot resolve the host of ${where}`, opts("check the host name in the URL, and DNS")),
     ],
     [
       /Connection refused|Connection timed out|No route to host|Network is unreachable|Operation timed out|Failed to connect/i,
       () =>
         new TransientError(
           `cannot connect to ${where}: ${lastLine(err.stderr)}`,
-          opts("check the host, port and network policy; it is retried"),
+          opts("check the host, the port and the network (firewall, proxy, network policy)"),
         ),
     ],
     [
@@ -251,10 +247,7 @@ export function translate(err: GitFailure, remote: string): MirrorshadeError {
     ],
   ];
   for (const [re, make] of rules) if (re.test(text)) return make();
-  return new TransientError(
-    `cannot reach ${where}: ${lastLine(err.stderr)}`,
-    opts("it is retried; check the network and the server"),
-  );
+  return new TransientError(`cannot reach ${where}: ${lastLine(err.stderr)}`, opts("check the network and the server"));
 }
 
 function lastLine(s: string): string {

@@ -18,15 +18,43 @@ export interface OptionSpec {
   choices?: readonly string[];
   /** Also accept `--no-<name>` (booleans whose default is true). */
   negatable?: boolean;
+  /** What `--no-<name>` does, for its help line. */
+  negatedHelp?: string;
+  /**
+   * Help heading of a backend's options ("ssh", "https", "s3"): listed by `--help-all` only, so
+   * a command's `--help` stays short. Undefined: a general option.
+   */
+  group?: HelpGroup;
+  /**
+   * Commands whose `--help` lists it (default: every command that takes it). The others still
+   * take it (a shared config file or env may set it) and list it under `--help-all`.
+   */
+  helpIn?: readonly CommandName[];
 }
+
+export type HelpGroup = "ssh" | "https" | "s3";
+export const HELP_GROUPS: Record<HelpGroup, string> = {
+  ssh: "ssh remotes (ssh://, git@host:path):",
+  https: "https git remotes:",
+  s3: "S3 remotes (s3://bucket/prefix):",
+};
+
+/** Commands that save: what only they use is left out of the others' `--help`. */
+const SAVING = ["init", "restore", "watch", "push"] as const;
 
 export const OPTIONS = {
   remote: {
     type: "string",
     arg: "url",
-    help: "where to save: a path, file://, ssh://, git@host:path or https:// git URL, or s3://bucket/prefix",
+    helpIn: SAVING,
+    help: "where to save: path, git URL or s3://bucket/prefix",
   },
-  branch: { type: "string", arg: "name", help: "branch to save to (default: the remote's default branch, else main)" },
+  branch: {
+    type: "string",
+    arg: "name",
+    helpIn: SAVING,
+    help: "git branch (default: the remote's, else main)",
+  },
   stateDir: {
     type: "string",
     arg: "path",
@@ -35,20 +63,26 @@ export const OPTIONS = {
   config: { type: "string", arg: "file", help: "config file (default: searched from the current directory)" },
   inPlace: {
     type: "boolean",
-    help: "use the work dir's own git repo (a laptop checkout): its config is trusted; never for a shared dir",
+    helpIn: SAVING,
+    help: "use the dir's own git repo (a trusted checkout)",
   },
-  runHooks: { type: "boolean", help: "with --in-place, let the repo's own git hooks run (off: hooks never run)" },
-  create: { type: "boolean", help: "create the remote when it does not exist (local paths, file://, S3 buckets)" },
+  runHooks: {
+    type: "boolean",
+    helpIn: ["restore", "watch", "push"],
+    help: "with --in-place, let the repo's git hooks run",
+  },
+  create: { type: "boolean", helpIn: SAVING, help: "create the remote if missing (path, file://, S3)" },
   retryFor: {
     type: "duration",
     arg: "dur",
     default: "30s",
-    help: "how long one-shot commands retry transient errors before exit 4 (watch retries forever)",
+    helpIn: ["init", "restore", "push"],
+    help: "retry a failing remote this long, then exit 4",
   },
   logFormat: {
     type: "enum",
     choices: ["text", "json"],
-    arg: "fmt",
+    arg: "text|json",
     help: "log format (default: text on a terminal, else json)",
   },
   logLevel: {
@@ -56,30 +90,39 @@ export const OPTIONS = {
     choices: ["debug", "info", "warn", "error"],
     arg: "level",
     default: "info",
-    help: "log level",
+    help: "debug, info, warn or error",
   },
   sshKeyFile: {
     type: "list",
+    group: "ssh",
     arg: "file",
     help: "ssh private key file (e.g. from a Secret), repeatable; ssh then ignores the host's ssh config",
   },
-  sshKnownHostsFile: { type: "string", arg: "file", help: "known_hosts file: the ssh host keys to trust" },
+  sshKnownHostsFile: {
+    type: "string",
+    arg: "file",
+    group: "ssh",
+    help: "known_hosts file: the ssh host keys to trust",
+  },
   sshAcceptNewHostKeys: {
     type: "boolean",
+    group: "ssh",
     help: "trust an unknown ssh host key on first use (kept in the state dir); a changed key still fails",
   },
   tokenFile: {
     type: "string",
+    group: "https",
     arg: "file",
     help: "file holding an https token (re-read before each use); or set MIRRORSHADE_TOKEN",
   },
   tokenUsername: {
     type: "string",
+    group: "https",
     arg: "name",
     default: "x-access-token",
     help: "username sent with the token (works for GitHub and GitLab tokens)",
   },
-  caFile: { type: "string", arg: "file", help: "CA bundle for https git servers with a private CA" },
+  caFile: { type: "string", arg: "file", group: "https", help: "CA bundle for https git servers with a private CA" },
   debounce: {
     type: "duration",
     arg: "dur",
@@ -92,14 +135,14 @@ export const OPTIONS = {
     arg: "dur",
     default: "30s",
     commands: ["watch"],
-    help: "but never later than this after the first unsaved change",
+    help: "but at most this long after a change",
   },
   shutdownTimeout: {
     type: "duration",
     arg: "dur",
     default: "20s",
     commands: ["watch"],
-    help: "on SIGTERM/SIGINT, how long the final save may take",
+    help: "time for the final save on SIGTERM",
   },
   restore: {
     type: "boolean",
@@ -107,86 +150,104 @@ export const OPTIONS = {
     negatable: true,
     commands: ["watch"],
     help: "restore the remote (or resume from state) before watching",
+    negatedHelp: "watch the dir as it is: no restore, no resume",
   },
   message: {
     type: "string",
     arg: "template",
     default: "mirrorshade: {files}",
     commands: ["watch", "push"],
-    help: "commit message; placeholders {count} {files} {list} {added} {modified} {deleted} {host} {date} {branch}",
+    help: "commit message; placeholders: {count} {files} {list} {added} {modified} {deleted} {host} {date} {branch}",
   },
   author: {
     type: "string",
-    arg: "'name <email>'",
+    arg: "name <email>",
     commands: ["watch", "push"],
-    help: "commit author (default: git's user.name/user.email, else mirrorshade <mirrorshade@host>)",
+    help: "commit author (default: mirrorshade <mirrorshade@HOST>; in place: your git identity)",
   },
   trailer: {
     type: "list",
-    arg: "'key: value'",
+    arg: "key: value",
     commands: ["watch", "push"],
-    help: "commit trailer, repeatable (placeholders as in --message)",
+    help: "commit trailer, repeatable, with placeholders",
   },
   maxFileSize: {
     type: "size",
     arg: "size",
     default: "50m",
     commands: ["watch", "push"],
-    help: "skip (with a warning) files larger than this",
+    help: "skip larger files, with a warning",
   },
   allowMassDelete: {
     type: "boolean",
     commands: ["watch", "push"],
-    help: "save a deletion of more than half the saved files (refused by default)",
+    help: "save deleting over half the files (else refused)",
   },
   ignore: {
     type: "list",
     arg: "pattern",
     commands: ["watch", "push"],
-    help: "extra gitignore-style pattern to leave unsaved, repeatable",
+    help: "gitignore pattern to leave unsaved, repeatable",
   },
   listen: {
     type: "string",
     arg: "addr",
     commands: ["watch"],
-    help: "serve /healthz, /readyz and /metrics on this address (:8787, 127.0.0.1:8787)",
+    help: "serve /healthz, /readyz, /metrics here (:8787)",
   },
   dryRun: { type: "boolean", commands: ["push"], help: "list what would be saved; change nothing" },
   json: {
     type: "boolean",
     commands: ["push", "restore", "status"],
-    help: "print a machine-readable summary on stdout",
+    help: "print one JSON object (result or error) on stdout",
   },
   // S3 remotes (s3://bucket/prefix); in a config file also as an "s3" object ({"s3": {"endpoint": …}}).
   s3Endpoint: {
+    group: "s3",
     type: "string",
     arg: "url",
     help: "S3-compatible endpoint (MinIO, Ceph RGW, R2, …) (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)",
   },
-  s3Region: { type: "string", arg: "name", help: "S3 region (default: AWS_REGION, the AWS profile's, else us-east-1)" },
+  s3Region: {
+    group: "s3",
+    type: "string",
+    arg: "name",
+    help: "S3 region (default: AWS_REGION, the AWS profile's, else us-east-1)",
+  },
   s3PathStyle: {
+    group: "s3",
     type: "boolean",
     negatable: true,
     help: "path-style S3 URLs (default: on with a custom endpoint, off for AWS)",
+    negatedHelp: "virtual-hosted S3 URLs (bucket.host), even with a custom endpoint",
   },
   s3ChecksumMode: {
+    group: "s3",
     type: "enum",
     choices: ["WHEN_REQUIRED", "WHEN_SUPPORTED"],
     arg: "mode",
     help: "when the S3 SDK adds and checks checksums (default: WHEN_REQUIRED with a custom endpoint, else the SDK's)",
   },
-  s3Concurrency: { type: "number", arg: "n", default: "16", help: "parallel S3 transfers" },
-  s3MultipartThreshold: { type: "size", arg: "size", default: "16m", help: "S3: larger files upload in parts" },
-  s3PartSize: { type: "size", arg: "size", default: "8m", help: "S3 multipart part size (at least 5m)" },
-  s3StorageClass: { type: "string", arg: "class", help: "S3 storage class of uploads (e.g. STANDARD_IA)" },
+  s3Concurrency: { group: "s3", type: "number", arg: "n", default: "16", help: "parallel S3 transfers" },
+  s3MultipartThreshold: {
+    group: "s3",
+    type: "size",
+    arg: "size",
+    default: "16m",
+    help: "S3: larger files upload in parts",
+  },
+  s3PartSize: { group: "s3", type: "size", arg: "size", default: "8m", help: "S3 multipart part size (at least 5m)" },
+  s3StorageClass: { group: "s3", type: "string", arg: "class", help: "S3 storage class of uploads (e.g. STANDARD_IA)" },
   s3Sse: {
+    group: "s3",
     type: "enum",
     choices: ["AES256", "aws:kms", "aws:kms:dsse"],
     arg: "algorithm",
     help: "S3 server-side encryption of uploads",
   },
-  s3SseKmsKeyId: { type: "string", arg: "id", help: "KMS key for --s3-sse aws:kms" },
+  s3SseKmsKeyId: { group: "s3", type: "string", arg: "id", help: "KMS key for --s3-sse aws:kms" },
   s3DeletePolicy: {
+    group: "s3",
     type: "enum",
     choices: ["trash", "mirror", "keep"],
     default: "trash",
@@ -195,6 +256,7 @@ export const OPTIONS = {
     help: "S3: a deleted file's object moves to <prefix>.mirrorshade/trash/ (trash), is deleted (mirror) or stays (keep)",
   },
   s3ConditionalWrites: {
+    group: "s3",
     type: "enum",
     choices: ["auto", "on", "off"],
     default: "auto",
@@ -203,16 +265,23 @@ export const OPTIONS = {
     help: "S3: never overwrite an object version not seen here (If-Match/If-None-Match); auto probes the store once",
   },
   s3AccessKeyIdFile: {
+    group: "s3",
     type: "string",
     arg: "file",
     help: "file holding the S3 access key id (re-read on use); default: the AWS SDK's credential chain",
   },
   s3SecretAccessKeyFile: {
+    group: "s3",
     type: "string",
     arg: "file",
     help: "file holding the S3 secret access key (re-read on use)",
   },
-  s3SessionTokenFile: { type: "string", arg: "file", help: "file holding an S3 session token (re-read on use)" },
+  s3SessionTokenFile: {
+    group: "s3",
+    type: "string",
+    arg: "file",
+    help: "file holding an S3 session token (re-read on use)",
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionKey = keyof typeof OPTIONS;

@@ -1,47 +1,82 @@
-import type { SavePlan, SaveReport } from "../../backends/types";
+import type { SaveReport } from "../../backends/types";
 import type { Settings } from "../config";
 import { ConflictError, GuardError, errorFromExitCode } from "../errors";
-import { log, out } from "../log";
-import { redactDeep, stripUserinfo } from "../redact";
+import { Git, buildGitEnv } from "../git";
+import { log, out, setResult } from "../log";
+import { stripUserinfo } from "../redact";
 import { retry } from "../retry";
 import { askWatcher } from "../state";
-import { conflictLine, describeEntries, reportConflicts, saveOnce } from "../engine/save";
+import { conflictLine, describeEntries, reportConflicts, saveOnce, type SaveOutcome } from "../engine/save";
 import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
 
+/** What `push` reports, with the same keys whoever saved (this process or the running watch). */
 export interface PushSummary {
   ok: boolean;
   dryRun: boolean;
   dir: string;
-  remote?: string;
+  /** Where it saved; in place without --remote, the branch's upstream. */
+  remote: string | null;
   saved: { path: string; op: string }[];
   skipped: { path: string; reason: string }[];
   deferred: { path: string; reason: string }[];
-  id?: string;
+  /** The saved state's id (a commit), null when nothing new was saved. */
+  id: string | null;
   incoming: string[];
   conflicts: SaveReport["conflicts"];
-  conflictRef?: string;
+  conflictRef: string | null;
   ms: number;
-  /** The running watcher did the save. */
-  viaWatcher?: boolean;
-  error?: string;
-  exitCode?: number;
+  /** The running watch did the save (or the plan). */
+  viaWatcher: boolean;
 }
 
-export function summarize(settings: Settings, plan: SavePlan, report: SaveReport | undefined, ms: number): PushSummary {
+/**
+ * One summary of the saves (or the dry-run plan) a push caused. Several when a watch
+ * answered: it first finishes the save in progress, which may carry the pushed files, then
+ * saves what is left; the files of both were saved for this push.
+ */
+export function summarize(
+  settings: Settings,
+  outcomes: readonly SaveOutcome[],
+  ms: number,
+  remote: string | null = remoteOf(settings),
+): PushSummary {
+  const reports = outcomes.map((o) => o.report).filter((r): r is SaveReport => r !== undefined);
+  const plan = outcomes.at(-1)?.plan;
+  const saved = settings.dryRun ? (plan?.entries ?? []) : reports.flatMap((r) => r.saved);
+  const conflicts = reports.flatMap((r) => r.conflicts);
   return {
-    ok: !report?.conflicts.length,
+    ok: conflicts.length === 0,
     dryRun: settings.dryRun,
     dir: settings.dir,
-    remote: settings.remote && stripUserinfo(settings.remote),
-    saved: (report ? report.saved : settings.dryRun ? plan.entries : []).map((e) => ({ path: e.path, op: e.op })),
-    skipped: plan.skipped,
-    deferred: plan.deferred,
-    id: report?.id,
-    incoming: report?.incoming ?? [],
-    conflicts: report?.conflicts ?? [],
-    conflictRef: report?.conflictRef,
+    remote,
+    saved: saved.map((e) => ({ path: e.path, op: e.op })),
+    skipped: plan?.skipped ?? [],
+    deferred: plan?.deferred ?? [],
+    id: reports.findLast((r) => r.id)?.id ?? null,
+    incoming: reports.flatMap((r) => r.incoming),
+    conflicts,
+    conflictRef: reports.findLast((r) => r.conflictRef)?.conflictRef ?? null,
     ms: Math.round(ms),
+    viaWatcher: false,
   };
+}
+
+function remoteOf(settings: Settings): string | null {
+  return settings.remote ? stripUserinfo(settings.remote) : null;
+}
+
+/**
+ * In place without --remote, the save goes to the checked-out branch's upstream: name it.
+ * Only in place: the dir's git config is trusted there, and nowhere else.
+ */
+export async function upstreamOf(settings: Settings): Promise<string | null> {
+  if (settings.remote || !settings.inPlace) return remoteOf(settings);
+  const git = new Git(settings.dir, buildGitEnv({ workTree: settings.dir, stateDir: settings.stateDir }));
+  const up = await git.run(["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{u}"], { okCodes: [128] });
+  const name = /^([^/]+)\//.exec(up.stdout.trim())?.[1];
+  if (up.code !== 0 || !name) return null;
+  const url = await git.run(["remote", "get-url", name], { okCodes: [2, 128] });
+  return url.code === 0 ? stripUserinfo(url.stdout.trim()) : null;
 }
 
 /** One save, then exit; the exit code says how it went. */
@@ -51,14 +86,15 @@ export async function push(dirArg: string | undefined, flags: Flags): Promise<vo
   let summary: PushSummary;
   if ("watcher" in session) {
     // A watch runs on this dir: ask it, never touch its index.
-    log.info("a watch runs on this dir: asking it to save");
-    summary = await askWatcher<PushSummary>(
+    const op = settings.dryRun ? "plan" : "save";
+    log.info(`a watch runs on this dir: asking it ${op === "plan" ? "what it would save" : "to save now"}`);
+    const answer = await askWatcher<PushSummary & { error?: string; exitCode?: number }>(
       session.watcher,
-      settings.dryRun ? "plan" : "save",
+      op,
       settings.retryFor + 60_000,
     );
-    summary.viaWatcher = true;
-    if (summary.error) throw errorFromExitCode(summary.exitCode ?? 4, summary.error);
+    if (answer.error !== undefined) throw errorFromExitCode(answer.exitCode ?? 4, answer.error);
+    summary = { ...answer, viaWatcher: true };
   } else {
     try {
       await ensureRemote(session.backend, settings);
@@ -69,7 +105,7 @@ export async function push(dirArg: string | undefined, flags: Flags): Promise<vo
       const outcome = await retry("save", settings.retryFor, () =>
         saveOnce(session.backend, "all", settings, { forceInvalid: true, dryRun: settings.dryRun }),
       );
-      summary = summarize(settings, outcome.plan, outcome.report, outcome.ms);
+      summary = summarize(settings, [outcome], outcome.ms, await upstreamOf(settings));
       // Conflicts met while taking the remote's changes in (our edits not committed yet) count too.
       if (restored) {
         summary.incoming = [...restored.incoming, ...summary.incoming];
@@ -82,7 +118,8 @@ export async function push(dirArg: string | undefined, flags: Flags): Promise<vo
       await session.close();
     }
   }
-  print(summary, settings);
+  if (settings.json) setResult({ ...summary });
+  else print(summary);
   if (summary.conflicts.length) {
     throw new ConflictError(conflictLine(summary.conflicts.length), {
       hint: summary.conflictRef ? `our commits before the merge are also on branch ${summary.conflictRef}` : undefined,
@@ -96,18 +133,17 @@ export async function push(dirArg: string | undefined, flags: Flags): Promise<vo
   }
 }
 
-function print(s: PushSummary, settings: Settings): void {
-  if (settings.json) {
-    out(JSON.stringify(redactDeep(s)));
-    return;
-  }
+function print(s: PushSummary): void {
   const mark = { add: "A", modify: "M", delete: "D" } as Record<string, string>;
-  for (const e of s.saved) out(`${mark[e.op] ?? "?"} ${e.path}`);
-  for (const e of s.skipped) out(`- ${e.path} (skipped: ${e.reason})`);
-  for (const e of s.deferred) out(`~ ${e.path} (not now: ${e.reason})`);
-  if (s.dryRun) out(`dry run: would save ${describeEntries(s.saved)}`);
+  const lines = [
+    ...s.saved.map((e) => `${mark[e.op] ?? "?"} ${e.path}`),
+    ...s.skipped.map((e) => `- ${e.path} (skipped: ${e.reason})`),
+    ...s.deferred.map((e) => `~ ${e.path} (not now: ${e.reason})`),
+  ];
+  if (s.dryRun) lines.push(`dry run: would save ${describeEntries(s.saved)}`);
   else
-    out(
+    lines.push(
       s.saved.length ? `saved ${s.saved.length} change(s)${s.id ? ` as ${s.id.slice(0, 12)}` : ""}` : "nothing to save",
     );
+  out(lines.join("\n"));
 }

@@ -1,6 +1,5 @@
 import { ConfigError } from "../errors";
-import { log, out } from "../log";
-import { redactDeep } from "../redact";
+import { log, out, setResult } from "../log";
 import { retry } from "../retry";
 import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
 
@@ -28,7 +27,7 @@ export async function restore(dirArg: string | undefined, flags: Flags): Promise
       : `restored ${report.written.length} file(s), kept ${report.kept.length} local file(s) that differ` +
         (report.incoming.length ? `, took ${report.incoming.length} change(s)` : "");
     progress.done(summary);
-    if (settings.json) out(JSON.stringify(redactDeep({ ok: true, ...report })));
+    if (settings.json) setResult({ ...report });
     else out(summary);
   } finally {
     await session.close();

@@ -1,39 +1,59 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { out } from "../log";
-import { redactDeep, stripUserinfo } from "../redact";
+import { NoWatchError } from "../errors";
+import { out, setResult } from "../log";
+import { stripUserinfo } from "../redact";
 import { StateLock, askWatcher } from "../state";
 import { loadSettings, type Flags } from "./common";
 
-/** What the `watch` on this dir is doing, for a person (or `--json` for a script). Reads only. */
+/**
+ * What the `watch` on this dir is doing, for a person (or `--json` for a script). Reads
+ * only. Exit 8 when no watch runs: the state dir it looked in is the one a watch with the
+ * same --state-dir would use, so the message names it.
+ */
 export async function status(dirArg: string | undefined, flags: Flags): Promise<void> {
   const settings = await loadSettings("status", dirArg, flags);
   const holder = StateLock.holder(settings.stateDir);
-  let report: Record<string, unknown>;
+  const base = {
+    dir: settings.dir,
+    remote: settings.remote ? stripUserinfo(settings.remote) : null,
+    stateDir: settings.stateDir,
+  };
   if (holder?.command === "watch" && holder.socket && existsSync(holder.socket)) {
-    report = { running: true, ...(await askWatcher<Record<string, unknown>>(holder.socket, "status", 10_000)) };
-  } else {
-    report = {
-      running: false,
-      dir: settings.dir,
-      remote: settings.remote && stripUserinfo(settings.remote),
-      stateDir: settings.stateDir,
-      busy: holder ? `${holder.command} (pid ${holder.pid})` : undefined,
-      restoredBefore:
-        existsSync(path.join(settings.stateDir, "git")) || existsSync(path.join(settings.stateDir, "ready")),
-    };
+    const report = { running: true, ...(await askWatcher<Record<string, unknown>>(holder.socket, "status", 10_000)) };
+    if (settings.json) return setResult(report);
+    return printRows(report);
   }
-  if (settings.json) {
-    out(JSON.stringify(redactDeep(report)));
+  if (holder?.command === "watch") {
+    // Its control socket comes up once the restore is done: a watch that is starting.
+    const report = { running: true, ready: false, pid: holder.pid, ...base };
+    if (settings.json) return setResult(report);
+    out(`a watch (pid ${holder.pid}) is starting on ${settings.dir}: restoring, not answering yet`);
     return;
   }
-  if (!report.running) {
-    out(`no watch runs on ${settings.dir}${report.busy ? ` (busy: ${String(report.busy)})` : ""}`);
-    return;
+  const report = {
+    running: false,
+    ...base,
+    // Another command (push, restore, init) holds the state dir now: no watch, but not idle.
+    holder: holder ? { command: holder.command, pid: holder.pid } : null,
+    restoredBefore:
+      existsSync(path.join(settings.stateDir, "git")) || existsSync(path.join(settings.stateDir, "ready")),
+  };
+  if (settings.json) setResult(report);
+  const hint = `a watch started with another --state-dir (or MIRRORSHADE_STATE_DIR) is found with that one only`;
+  if (holder) {
+    throw new NoWatchError(
+      `not watched: a ${holder.command} (pid ${holder.pid}) is using ${settings.dir} (state dir ${settings.stateDir})`,
+      { hint: `it ends by itself; ${hint}` },
+    );
   }
+  throw new NoWatchError(`no watch runs on ${settings.dir} (looked in state dir ${settings.stateDir})`, { hint });
+}
+
+function printRows(report: Record<string, unknown>): void {
   const rows: [string, unknown][] = [
     ["dir", report.dir],
-    ["remote", report.remote],
+    ["remote", report.remote ?? "-"],
     ["pid", report.pid],
     ["ready", report.ready],
     ["watcher", report.watcher],
@@ -44,5 +64,5 @@ export async function status(dirArg: string | undefined, flags: Flags): Promise<
     ["last error", report.lastError ?? "-"],
     ["conflicts", report.conflicts],
   ];
-  for (const [k, v] of rows) out(`${k.padEnd(16)} ${String(v)}`);
+  out(rows.map(([k, v]) => `${k.padEnd(16)} ${String(v)}`).join("\n"));
 }

@@ -2,6 +2,7 @@ import { statSync } from "node:fs";
 import type { ChangeKind } from "../../backends/types";
 import { AuthError, ConfigError, TransientError } from "../errors";
 import { log } from "../log";
+import { stripUserinfo } from "../redact";
 import { backoff, describe, sleep } from "../retry";
 import { serveControl } from "../state";
 import { Health, serveHealth } from "../health";
@@ -11,7 +12,7 @@ import { reportConflicts, saveOnce, type SaveOutcome } from "../engine/save";
 import { startWatcher } from "../engine/watcher";
 import { formatDuration } from "../units";
 import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
-import { summarize } from "./push";
+import { summarize, upstreamOf } from "./push";
 
 /** How often the work dir itself is checked (vanished, replaced by a new mount). */
 const DIR_CHECK_MS = 10_000;
@@ -71,12 +72,14 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     lock.markReady();
     health.ready = true;
 
-    let last: SaveOutcome | undefined;
+    /** Saves that end while a `push` waits on the control socket are reported to it. */
+    const pushers = new Set<SaveOutcome[]>();
     const scheduler = new Scheduler({
       debounce: settings.debounce,
       maxDelay: settings.maxDelay,
       save: async (paths, force) => {
-        last = await saveOnce(backend, paths.has(".") ? "all" : paths, settings, { forceInvalid: force });
+        const last = await saveOnce(backend, paths.has(".") ? "all" : paths, settings, { forceInvalid: force });
+        for (const seen of pushers) seen.push(last);
         const saved = last.report?.saved ?? [];
         health.recordSave(
           last.ms,
@@ -106,17 +109,29 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     // Whatever changed while we were not running (and local files kept by the restore).
     scheduler.notify(".", "update");
 
+    const remote = settings.remote ? stripUserinfo(settings.remote) : null;
+    let upstream: Promise<string | null> | undefined; // asked once, when a push first asks
     const control = serveControl(lock.socket, async ({ op }) => {
-      if (op === "status") return { ...health.snapshot(), dir: settings.dir, remote: settings.remote };
+      if (op === "status") return { ...health.snapshot(), dir: settings.dir, remote };
       if (op === "plan") {
+        log.info("a push asked what would be saved");
         const o = await scheduler.exclusive(() => saveOnce(backend, "all", settings, { dryRun: true }));
-        return summarize({ ...settings, dryRun: true }, o.plan, undefined, o.ms);
+        return summarize({ ...settings, dryRun: true }, [o], o.ms, await (upstream ??= upstreamOf(settings)));
       }
-      const ok = await scheduler.saveNow();
+      // saveNow first lets a save in progress end (it may carry the pushed files), then
+      // saves what is left: what both saved is what this push saved.
+      log.info("a push asked for a save now");
+      const seen: SaveOutcome[] = [];
+      const started = performance.now();
+      pushers.add(seen);
+      let ok: boolean;
+      try {
+        ok = await scheduler.saveNow();
+      } finally {
+        pushers.delete(seen);
+      }
       if (!ok) throw new TransientError("the running watch could not save; see its log");
-      return last
-        ? summarize(settings, last.plan, last.report, last.ms)
-        : summarize(settings, emptyPlan(), undefined, 0);
+      return summarize(settings, seen, performance.now() - started, await (upstream ??= upstreamOf(settings)));
     });
 
     let identity = dirIdentity(settings.dir);
@@ -186,8 +201,4 @@ function dirIdentity(dir: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function emptyPlan() {
-  return { entries: [], skipped: [], deferred: [], total: 0, unacknowledged: 0 };
 }

@@ -14,6 +14,7 @@ import {
   cleanEnv,
   commitCount,
   remoteFiles,
+  reportedError,
   run,
   sandbox,
   start,
@@ -100,7 +101,7 @@ describe.skipIf(missing)("the single binary", () => {
   it("a bad option is a one-line usage error (exit 2)", async () => {
     const r = await run(["watch", "--debounce", "soon"], { command: [BINARY], env: bareEnv() });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^mirrorshade: .*debounce/);
+    expect(reportedError(r.stderr).join("\n")).toMatch(/^mirrorshade: .*debounce/);
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 

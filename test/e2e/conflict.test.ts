@@ -7,7 +7,7 @@ import {
   commitAndPush,
   git,
   isAncestor,
-  plainLines,
+  reportedError,
   remoteFiles,
   revParse,
   run,
@@ -69,7 +69,7 @@ describe("conflicts with another writer", () => {
 
     const r = await push(sb);
     expect(r.code, r.stderr).toBe(5);
-    const said = plainLines(r.stderr).filter((l) => l.startsWith("mirrorshade:"));
+    const said = reportedError(r.stderr).filter((l) => l.startsWith("mirrorshade:"));
     expect(said).toHaveLength(1);
     expect(said[0]).toMatch(/changed here and at the remote/);
     expect(r.stderr).not.toMatch(/^\s+at /m);

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROOT, cleanEnv, cliCommand, plainLines, run, sandbox, tempDir, write, type RunResult } from "../helpers";
+import { ROOT, cleanEnv, cliCommand, reportedError, run, sandbox, tempDir, write, type RunResult } from "../helpers";
 import { copyBundle } from "../helpers/as-uid";
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version;
@@ -20,7 +20,7 @@ function bare(): { cwd: string; env: NodeJS.ProcessEnv } {
 /** Exit `code`, one line starting with "mirrorshade:" (a hint may follow), no stack trace. */
 function expectCleanError(r: RunResult, code: number, mention?: RegExp): string {
   expect(r.code, r.stderr).toBe(code);
-  const lines = plainLines(r.stderr);
+  const lines = reportedError(r.stderr);
   expect(lines[0], r.stderr).toMatch(/^mirrorshade: \S/);
   expect(lines.filter((l) => l.startsWith("mirrorshade:"))).toHaveLength(1);
   expect(r.stderr).not.toMatch(/^\s+at /m);

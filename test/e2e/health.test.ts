@@ -70,7 +70,8 @@ describe("health, readiness and metrics", () => {
     w.proc.kill("SIGTERM");
     expect((await w.exited).code).toBe(0);
     const after2 = await run(["status", sb.work], { env });
-    expect(after2.stdout).toMatch(/no watch runs/);
+    expect(after2.code).toBe(8);
+    expect(after2.stderr).toMatch(/no watch runs/);
   });
 
   it("a bad --listen address is a usage error", async () => {

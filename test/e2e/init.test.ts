@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { cleanEnv, git, plainLines, remoteFiles, run, tempDir, write } from "../helpers";
+import { cleanEnv, git, remoteFiles, reportedError, run, tempDir, write } from "../helpers";
 
 /** A cwd holding a work dir, and an env that names no remote: only the config file may. */
 function setup(): { cwd: string; work: string; remote: string; env: NodeJS.ProcessEnv } {
@@ -44,7 +44,7 @@ describe("init", () => {
     const t = setup();
     const r = await run(["init", "work"], { cwd: t.cwd, env: t.env });
     expect(r.code, r.stderr).toBe(2);
-    const lines = plainLines(r.stderr);
+    const lines = reportedError(r.stderr);
     expect(lines[0]).toMatch(/^mirrorshade: .*remote/);
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(existsSync(path.join(t.cwd, ".mirrorshaderc.json"))).toBe(false);

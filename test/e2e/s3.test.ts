@@ -8,7 +8,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   cleanEnv,
-  plainLines,
+  reportedError,
   run,
   sandbox,
   start,
@@ -342,7 +342,7 @@ describe("s3 remote", () => {
   describe("bad input: one clear line and the documented exit code", () => {
     const expectOneLine = (r: { code: number | null; stderr: string }, code: number, mention: RegExp) => {
       expect(r.code, r.stderr).toBe(code);
-      const lines = plainLines(r.stderr).filter((l) => l.startsWith("mirrorshade:"));
+      const lines = reportedError(r.stderr).filter((l) => l.startsWith("mirrorshade:"));
       expect(lines, r.stderr).toHaveLength(1);
       expect(lines[0]).toMatch(mention);
       expect(r.stderr).not.toMatch(/^\s+at /m);

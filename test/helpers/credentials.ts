@@ -15,12 +15,12 @@ import {
 } from "node:fs";
 import path from "node:path";
 import { expect } from "vitest";
-import { plainLines, tempDir, type RunResult } from "./index";
+import { reportedError, tempDir, type RunResult } from "./index";
 
 /** Exit `code`, one line starting with "mirrorshade:" (a hint may follow), no stack trace; returns that line. */
 export function expectCleanError(r: RunResult, code: number, mention?: RegExp): string {
   expect(r.code, r.stderr).toBe(code);
-  const lines = plainLines(r.stderr);
+  const lines = reportedError(r.stderr);
   expect(lines[0], r.stderr).toMatch(/^mirrorshade: \S/);
   expect(
     lines.filter((l) => l.startsWith("mirrorshade:")),

@@ -365,3 +365,24 @@ export function branches(repo: string): string[] {
 export function plainLines(stderr: string): string[] {
   return stderr.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("{"));
 }
+
+/**
+ * The run's final error report as a person reads it: the `mirrorshade: …` line and its hint,
+ * whether it came as text or, with the JSON log format, as the JSON log line that carries the
+ * error's `code` and `exitCode`.
+ */
+export function reportedError(stderr: string): string[] {
+  const fromJson = stderr
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return {};
+      }
+    })
+    .filter((l) => l.level === "error" && typeof l.code === "string" && typeof l.exitCode === "number")
+    .flatMap((l) => [`mirrorshade: ${String(l.msg)}`, ...(l.hint ? [`  hint: ${String(l.hint)}`] : [])]);
+  return [...fromJson, ...plainLines(stderr)];
+}
