@@ -1,3 +1,21 @@
+// The fleet: N real `mirrorshade watch` processes, each with its own work dir, state dir
+// and remote, saving into ONE git smart-HTTP server (the tests' `git http-backend` behind
+// Basic auth, with a token as pods get it from a Secret) and then into ONE s3rver. A writer
+// changes one small file per pod every --scale-interval, pods spread evenly over it, for
+// --scale-window; then the fleet drains (every pod's last write at the server).
+//
+// One repo per pod (one prefix per pod on S3), not one branch per pod in a shared repo:
+// it is how a fleet is laid out for real (a user's notebooks are theirs; a forge token is
+// scoped to a repo), mirrorshade restores the remote's default branch, and a shared repo
+// would make every pod's push contend on one repo's packed-refs, object dir and auto-gc.
+//
+// Everything is counted at the server: a save is a commit on a pod's branch (its tip seen
+// through inotify on refs/heads) or a PUT of its file answered 200 (s3rver's request log,
+// the ETag naming the write). Server CPU is /proc ticks of the http-backend processes (the
+// reaped children of the server process) or of s3rver; client CPU is the ticks of each
+// watch (with the git it ran). The reference is the same writes saved by N raw loops —
+// `git add && commit && push` with the same token header, `curl --aws-sigv4 -T` — in
+// the same run, the order of the two alternating per fleet size.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
