@@ -5,7 +5,10 @@
 import path from "node:path";
 import { ROOT } from "./lib/proc.mjs";
 
-/** Positive numbers. `key` names it in the config; `scale` turns the flag's unit into the key's. */
+/**
+ * Positive numbers (with `list`, comma-separated lists of them). `key` names it in the
+ * config; `scale` turns the flag's unit into the key's.
+ */
 const SIZES = [
   { flag: "runs", key: "runs", full: 3, smoke: 1, help: "runs per scenario" },
   { flag: "small", key: "small", full: 10_000, smoke: 200, help: 'files in the "10k" tree' },
@@ -33,10 +36,37 @@ const SIZES = [
   },
   { flag: "s3-files", key: "s3Files", full: 2000, smoke: 100, help: "files for the S3 rows" },
   { flag: "cli-runs", key: "cliRuns", full: 10, smoke: 3, help: "runs of each --version start" },
+  {
+    flag: "scale-pods",
+    arg: "N,N",
+    key: "scalePods",
+    list: true,
+    full: [1, 10, 50],
+    smoke: [1, 3],
+    help: "fleet sizes of the scale scenario (watch processes per server)",
+  },
+  {
+    flag: "scale-interval",
+    arg: "S",
+    key: "scaleIntervalMs",
+    scale: 1000,
+    full: 5,
+    smoke: 3,
+    help: "scale: each pod's writer changes its file this often, seconds",
+  },
+  {
+    flag: "scale-window",
+    arg: "S",
+    key: "scaleWindowMs",
+    scale: 1000,
+    full: 60,
+    smoke: 10,
+    help: "scale: seconds of writes per fleet size, backend and subject",
+  },
 ];
 
 const envName = (flag) => `BENCH_${flag.toUpperCase().replace(/-/g, "_")}`;
-const line = (left, help) => `  ${left.padEnd(17)}  ${help}`;
+const line = (left, help) => `  ${left.padEnd(18)}  ${help}`;
 
 /** The --help text; `scenarios` are the modules of bench/scenarios/ (each listed with what it measures). */
 export function helpText(scenarios) {
@@ -72,9 +102,11 @@ export function parseConfig(argv, env, names) {
   const cfg = { smoke };
   for (const o of SIZES) {
     const v = opt(o.flag);
-    const n = v === undefined ? (smoke ? o.smoke : o.full) : Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${o.flag}: not a positive number: ${v}`);
-    cfg[o.key] = n * (o.scale ?? 1);
+    const given = v === undefined ? undefined : o.list ? v.split(",").map(Number) : Number(v);
+    const n = given ?? (smoke ? o.smoke : o.full);
+    for (const x of [n].flat())
+      if (!Number.isFinite(x) || x <= 0) throw new Error(`--${o.flag}: not a positive number: ${v}`);
+    cfg[o.key] = o.list ? n.map((x) => x * (o.scale ?? 1)) : n * (o.scale ?? 1);
   }
   const only = opt("only")?.split(",").filter(Boolean);
   const skip = opt("skip")?.split(",").filter(Boolean) ?? [];

@@ -41,19 +41,25 @@ export function which(cmd) {
 
 const live = new Set();
 
+/**
+ * A long-lived child. `opts`: cwd, env, `stdin: "pipe"` to write to it (`send`), `onLine(line)`
+ * called for each line of its output as it arrives.
+ */
 export class Proc {
   constructor(name, cmd, args, opts = {}) {
     this.name = name;
     this.lines = [];
+    this.lineHook = opts.onLine;
     this.exited = false;
     this.startedAt = now();
     this.child = spawn(cmd, args, {
       cwd: opts.cwd,
       env: opts.env ?? cleanEnv(),
       detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [opts.stdin === "pipe" ? "pipe" : "ignore", "pipe", "pipe"],
     });
     this.pid = this.child.pid;
+    this.child.stdin?.on("error", () => {}); // EPIPE: it exited; its exit says so
     live.add(this);
     this.exit = new Promise((resolve) => {
       this.child.on("exit", (code, signal) => {
@@ -96,6 +102,7 @@ export class Proc {
       // not a JSON log line
     }
     this.lines.push(line);
+    this.lineHook?.(line);
     for (const w of [...this.waiters]) if (w.test(line)) w.done(line);
   }
 
@@ -126,6 +133,11 @@ export class Proc {
         );
       });
     });
+  }
+
+  /** Write `text` to its stdin (started with stdin: "pipe"); a no-op once it exited. */
+  send(text) {
+    if (!this.exited) this.child.stdin.write(text);
   }
 
   /** A JSON log line whose msg matches `re`. */

@@ -12,9 +12,10 @@ import notebook from "./notebook.mjs";
 import push from "./push.mjs";
 import ready from "./ready.mjs";
 import s3 from "./s3.mjs";
+import scale from "./scale.mjs";
 import write from "./write.mjs";
 
-export const SCENARIOS = [cli, ready, push, write, burst, notebook, idle, s3];
+export const SCENARIOS = [cli, ready, push, write, burst, notebook, idle, s3, scale];
 
 const seen = new Set();
 for (const s of SCENARIOS) {
