@@ -6,6 +6,8 @@
 
 export type OptionType = "string" | "boolean" | "duration" | "size" | "list" | "enum" | "number";
 export type CommandName = "init" | "restore" | "watch" | "push" | "status";
+/** A rule a value must also pass (src/validate.ts), beyond its type. */
+export type ValueRule = "branch" | "author" | "trailer" | "listen" | "remote" | "httpUrl" | "s3Region";
 
 export interface OptionSpec {
   type: OptionType;
@@ -18,27 +20,58 @@ export interface OptionSpec {
   choices?: readonly string[];
   /** Also accept `--no-<name>` (booleans whose default is true). */
   negatable?: boolean;
+  /** Checked beyond the type: each value (each item of a list) must pass this rule. */
+  rule?: ValueRule;
+  /** Sizes and numbers: the allowed range (sizes as text, e.g. "5m"). */
+  min?: string | number;
+  max?: string | number;
+  /** Strings: newlines and tabs allowed (a commit message template). */
+  multiline?: boolean;
+  /**
+   * Chooses where data goes or whom to trust: only flags, env or a config file outside the
+   * work dir may set it, never the work dir's own config (in-place mode).
+   */
+  outsideOnly?: boolean;
 }
 
 export const OPTIONS = {
   remote: {
     type: "string",
+    outsideOnly: true,
     arg: "url",
     help: "where to save: a path, file://, ssh://, git@host:path or https:// git URL, or s3://bucket/prefix",
+    rule: "remote",
   },
-  branch: { type: "string", arg: "name", help: "branch to save to (default: the remote's default branch, else main)" },
+  branch: {
+    type: "string",
+    arg: "name",
+    rule: "branch",
+    help: "branch to save to (default: the remote's default branch, else main)",
+  },
   stateDir: {
     type: "string",
+    outsideOnly: true,
     arg: "path",
     help: "private state (git dir, locks), outside the work dir (default: per dir under $XDG_STATE_HOME)",
   },
-  config: { type: "string", arg: "file", help: "config file (default: searched from the current directory)" },
+  config: {
+    type: "string",
+    outsideOnly: true,
+    arg: "file",
+    help: "config file (default: the current directory unless inside the work dir, then ~/.config/mirrorshade)",
+  },
   inPlace: {
     type: "boolean",
+    outsideOnly: true,
     help: "use the work dir's own git repo (a laptop checkout): its config is trusted; never for a shared dir",
   },
-  runHooks: { type: "boolean", help: "with --in-place, let the repo's own git hooks run (off: hooks never run)" },
+  runHooks: {
+    type: "boolean",
+    outsideOnly: true,
+    help: "with --in-place, let the repo's own git hooks run (off: hooks never run)",
+  },
   create: { type: "boolean", help: "create the remote when it does not exist (local paths, file://, S3 buckets)" },
+  force: { type: "boolean", commands: ["init"], help: "overwrite the config file an earlier init wrote for this dir" },
   retryFor: {
     type: "duration",
     arg: "dur",
@@ -60,26 +93,35 @@ export const OPTIONS = {
   },
   sshKeyFile: {
     type: "list",
+    outsideOnly: true,
     arg: "file",
     help: "ssh private key file (e.g. from a Secret), repeatable; ssh then ignores the host's ssh config",
   },
-  sshKnownHostsFile: { type: "string", arg: "file", help: "known_hosts file: the ssh host keys to trust" },
+  sshKnownHostsFile: {
+    type: "string",
+    outsideOnly: true,
+    arg: "file",
+    help: "known_hosts file: the ssh host keys to trust",
+  },
   sshAcceptNewHostKeys: {
     type: "boolean",
+    outsideOnly: true,
     help: "trust an unknown ssh host key on first use (kept in the state dir); a changed key still fails",
   },
   tokenFile: {
     type: "string",
+    outsideOnly: true,
     arg: "file",
     help: "file holding an https token (re-read before each use); or set MIRRORSHADE_TOKEN",
   },
   tokenUsername: {
     type: "string",
+    outsideOnly: true,
     arg: "name",
     default: "x-access-token",
     help: "username sent with the token (works for GitHub and GitLab tokens)",
   },
-  caFile: { type: "string", arg: "file", help: "CA bundle for https git servers with a private CA" },
+  caFile: { outsideOnly: true, type: "string", arg: "file", help: "CA bundle for https git servers with a private CA" },
   debounce: {
     type: "duration",
     arg: "dur",
@@ -112,18 +154,21 @@ export const OPTIONS = {
     type: "string",
     arg: "template",
     default: "mirrorshade: {files}",
+    multiline: true,
     commands: ["watch", "push"],
     help: "commit message; placeholders {count} {files} {list} {added} {modified} {deleted} {host} {date} {branch}",
   },
   author: {
     type: "string",
     arg: "'name <email>'",
+    rule: "author",
     commands: ["watch", "push"],
     help: "commit author (default: git's user.name/user.email, else mirrorshade <mirrorshade@host>)",
   },
   trailer: {
     type: "list",
     arg: "'key: value'",
+    rule: "trailer",
     commands: ["watch", "push"],
     help: "commit trailer, repeatable (placeholders as in --message)",
   },
@@ -147,7 +192,9 @@ export const OPTIONS = {
   },
   listen: {
     type: "string",
+    outsideOnly: true,
     arg: "addr",
+    rule: "listen",
     commands: ["watch"],
     help: "serve /healthz, /readyz and /metrics on this address (:8787, 127.0.0.1:8787)",
   },
@@ -160,10 +207,17 @@ export const OPTIONS = {
   // S3 remotes (s3://bucket/prefix); in a config file also as an "s3" object ({"s3": {"endpoint": …}}).
   s3Endpoint: {
     type: "string",
+    outsideOnly: true,
     arg: "url",
+    rule: "httpUrl",
     help: "S3-compatible endpoint (MinIO, Ceph RGW, R2, …) (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)",
   },
-  s3Region: { type: "string", arg: "name", help: "S3 region (default: AWS_REGION, the AWS profile's, else us-east-1)" },
+  s3Region: {
+    type: "string",
+    arg: "name",
+    rule: "s3Region",
+    help: "S3 region (default: AWS_REGION, the AWS profile's, else us-east-1)",
+  },
   s3PathStyle: {
     type: "boolean",
     negatable: true,
@@ -175,9 +229,16 @@ export const OPTIONS = {
     arg: "mode",
     help: "when the S3 SDK adds and checks checksums (default: WHEN_REQUIRED with a custom endpoint, else the SDK's)",
   },
-  s3Concurrency: { type: "number", arg: "n", default: "16", help: "parallel S3 transfers" },
+  s3Concurrency: { type: "number", arg: "n", default: "16", min: 1, max: 1000, help: "parallel S3 transfers" },
   s3MultipartThreshold: { type: "size", arg: "size", default: "16m", help: "S3: larger files upload in parts" },
-  s3PartSize: { type: "size", arg: "size", default: "8m", help: "S3 multipart part size (at least 5m)" },
+  s3PartSize: {
+    type: "size",
+    arg: "size",
+    default: "8m",
+    min: "5m",
+    max: "5g",
+    help: "S3 multipart part size (at least 5m)",
+  },
   s3StorageClass: { type: "string", arg: "class", help: "S3 storage class of uploads (e.g. STANDARD_IA)" },
   s3Sse: {
     type: "enum",
@@ -204,15 +265,22 @@ export const OPTIONS = {
   },
   s3AccessKeyIdFile: {
     type: "string",
+    outsideOnly: true,
     arg: "file",
     help: "file holding the S3 access key id (re-read on use); default: the AWS SDK's credential chain",
   },
   s3SecretAccessKeyFile: {
     type: "string",
+    outsideOnly: true,
     arg: "file",
     help: "file holding the S3 secret access key (re-read on use)",
   },
-  s3SessionTokenFile: { type: "string", arg: "file", help: "file holding an S3 session token (re-read on use)" },
+  s3SessionTokenFile: {
+    type: "string",
+    outsideOnly: true,
+    arg: "file",
+    help: "file holding an S3 session token (re-read on use)",
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionKey = keyof typeof OPTIONS;
