@@ -62,7 +62,7 @@ function planted(config?: (decoy: string, root: string) => Record<string, unknow
   };
   write(sb.work, ".mirrorshaderc.json", JSON.stringify(config ? config(decoy, sb.root) : all));
   write(sb.work, "notes.md", "my notes\n");
-  const env = { ...sb.env, XDG_CONFIG_HOME: path.join(sb.root, "xdg-config") };
+  const env: NodeJS.ProcessEnv = { ...sb.env, XDG_CONFIG_HOME: path.join(sb.root, "xdg-config") };
   return { sb, decoy, env };
 }
 
