@@ -91,7 +91,13 @@ export async function findConfig(s: ConfigSearch): Promise<FoundConfig> {
   const early = s.dirGiven ?? s.cwd;
   let outside: ConfigLayer | undefined;
   if (!isInside(s.cwd, early)) {
-    outside = await searchDir(s.cwd, "cwd", { dataOnly: false, nofollow: false });
+    // A file here may still be a link into the work dir: it is judged by where it really is.
+    const skip = (file: string) => {
+      if (!isInside(file, early)) return false;
+      warnings.push(`ignoring ${file}: it leads into the work dir ${early}, whose files are not trusted`);
+      return true;
+    };
+    outside = await searchDir(s.cwd, "cwd", { dataOnly: false, nofollow: false, skip });
   } else if (!s.inPlaceGiven) {
     const planted = await presentIn(s.cwd);
     if (planted) {
@@ -193,10 +199,11 @@ async function presentIn(dir: string): Promise<string | undefined> {
 async function searchDir(
   dir: string,
   kind: ConfigLayer["kind"],
-  opts: { dataOnly: boolean; nofollow: boolean },
+  opts: { dataOnly: boolean; nofollow: boolean; skip?: (file: string) => boolean },
 ): Promise<ConfigLayer | undefined> {
   for (const place of await searchPlaces()) {
     const file = path.join(dir, place);
+    if (opts.skip && exists(file) && opts.skip(file)) continue;
     const values = await readConfig(file, { explicit: false, ...opts });
     if (values) return { file, values, kind };
   }

@@ -106,8 +106,17 @@ function inRange(n: number, spec: OptionSpec, bad: (limit: string) => ConfigErro
 
 /** The rule's problem with `value`, as a ConfigError naming the option and its source. */
 function checkRule(rule: ValueRule, value: string, flag: string, from: ValueSource): void {
+  const noun = {
+    branch: "name",
+    author: "value",
+    trailer: "value",
+    listen: "address",
+    remote: "",
+    httpUrl: "URL",
+    s3Region: "region",
+  }[rule];
   const fail = (why: string, hint: string) =>
-    new ConfigError(`bad ${flag} ${shown(value)} (from ${from.source}): ${why}`, { hint });
+    new ConfigError(`bad --${flag} ${noun} ${shown(value)} (from ${from.source}): ${why}`, { hint });
   switch (rule) {
     case "branch": {
       const why = branchNameProblem(value);

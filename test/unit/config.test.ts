@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -669,5 +670,29 @@ describe("the state dir: keyed by the work dir's real path, never inside it", ()
     const err = await configError(resolveSettings("watch", work, { stateDir: "link/state/deeper" }, env, root));
     expect(err.message).toContain("inside the work dir");
     expect(existsSync(path.join(work, "state"))).toBe(false);
+  });
+});
+
+describe("config files: links", () => {
+  it("a config file in the cwd that links into the work dir is not read", async () => {
+    const { root, work, etc, env } = setup();
+    const marker = path.join(root, "marker");
+    jsConfig(path.join(work, "evil.cjs"), marker, { debounce: "1s" });
+    symlinkSync(path.join(work, "evil.cjs"), path.join(etc, ".mirrorshaderc.cjs"));
+    const s = await resolveSettings("watch", work, {}, env, etc);
+    expect(s.debounce).toBe(2000);
+    expect(s.warnings).toHaveLength(1);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("in in-place mode, a config file in the work dir that is a link or a FIFO is refused, never followed or waited on", async () => {
+    const { root, work, env } = setup();
+    writeFileSync(path.join(root, "outside.json"), JSON.stringify({ debounce: "1s" }));
+    symlinkSync(path.join(root, "outside.json"), path.join(work, ".mirrorshaderc.json"));
+    await configError(resolveSettings("watch", work, { inPlace: true }, env, root));
+    rmSync(path.join(work, ".mirrorshaderc.json"));
+    execFileSync("mkfifo", [path.join(work, ".mirrorshaderc.yaml")]);
+    const err = await configError(resolveSettings("watch", work, { inPlace: true }, env, root));
+    expect(err.message).toContain("not a regular file");
   });
 });
