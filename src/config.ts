@@ -100,10 +100,12 @@ export async function resolveSettings(
     return g && (convertValue(key, { type: "string", help: "" }, g.value, { ...g, file: false }) as string);
   };
   const inPlaceGiven = given("inPlace");
+  const configGiven = text("config");
+  const dirGiven = text("dir");
   const found = await findConfig({
-    explicit: text("config") && path.resolve(cwd, text("config")!),
+    explicit: configGiven && path.resolve(cwd, configGiven),
     cwd,
-    dirGiven: text("dir") && path.resolve(cwd, text("dir")!),
+    dirGiven: dirGiven && path.resolve(cwd, dirGiven),
     inPlaceGiven:
       inPlaceGiven &&
       (convertValue("inPlace", OPTIONS.inPlace, inPlaceGiven.value, { ...inPlaceGiven, file: false }) as boolean),
