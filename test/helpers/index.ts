@@ -7,7 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach } from "vitest";
+import { afterAll, afterEach } from "vitest";
 import { perDirConfigFile } from "../../src/paths";
 
 export const ROOT = path.resolve(__dirname, "../..");
@@ -61,17 +61,17 @@ export function sandbox(opts: { remote?: "empty" | "none" } = {}): Sandbox {
 }
 
 let configHome: string | undefined;
+afterAll(() => {
+  if (configHome) rmSync(configHome, { recursive: true, force: true });
+  configHome = undefined;
+});
 
 /**
- * The user config dir ($XDG_CONFIG_HOME) of every CLI run from this test process: empty at
+ * The user config dir ($XDG_CONFIG_HOME) of every CLI run from this test file: empty at
  * first, never the runner's own ~/.config (init writes there, and every command reads it).
  */
 export function testConfigHome(): string {
-  if (!configHome) {
-    const dir = mkdtempSync(path.join(tmpdir(), "ms-config-home-"));
-    process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
-    configHome = dir;
-  }
+  configHome ??= mkdtempSync(path.join(tmpdir(), "ms-config-home-"));
   return configHome;
 }
 
