@@ -4,7 +4,7 @@
  */
 import { ConfigError } from "../src/errors";
 import { stripUserinfo } from "../src/redact";
-import { schemeOf } from "../src/remote";
+import { parseRemote, schemeOf } from "../src/remote";
 import type { BackendContext, Backend, BackendFactory } from "./types";
 
 export type Loader = () => Promise<BackendFactory>;
@@ -24,15 +24,23 @@ export class Registry {
     return [...this.loaders.keys()];
   }
 
-  async open(ctx: BackendContext): Promise<Backend> {
-    const scheme = ctx.remote === undefined ? "file" : schemeOf(ctx.remote);
+  /**
+   * The loader for a remote (none: the work dir's own repo, in-place mode); throws ConfigError
+   * for a malformed remote or a scheme no backend registered. Loads nothing: a usage check.
+   */
+  backendFor(remote: string | undefined): Loader {
+    const scheme = remote === undefined ? "file" : parseRemote(remote).scheme;
     const loader = this.loaders.get(scheme);
     if (!loader) {
-      throw new ConfigError(`unknown remote scheme "${scheme}" in ${stripUserinfo(ctx.remote ?? "")}`, {
+      throw new ConfigError(`unknown remote scheme "${scheme}" in ${stripUserinfo(remote ?? "")}`, {
         hint: `use one of: ${this.schemes.map((s) => s + "://").join(", ")}, a local path, or git@host:path`,
       });
     }
-    const factory = await loader();
+    return loader;
+  }
+
+  async open(ctx: BackendContext): Promise<Backend> {
+    const factory = await this.backendFor(ctx.remote)();
     return factory(ctx);
   }
 }

@@ -1,11 +1,14 @@
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, realpathSync, statSync, accessSync, constants } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import path from "node:path";
+import { findConfig } from "./config-files";
 import { ConfigError } from "./errors";
 import type { Level, LogFormat } from "./log";
 import { OPTIONS, envName, flagName, type CommandName, type OptionKey, type OptionSpec } from "./options";
-import { parseDuration, parseSize } from "./units";
+import { defaultStateDir, isInside } from "./paths";
+import { parseRemote } from "./remote";
+import { convertValue } from "./validate";
+
+export { defaultStateDir, isInside };
 
 export interface Settings {
   command: CommandName;
@@ -15,6 +18,8 @@ export interface Settings {
   branch?: string;
   stateDir: string;
   create: boolean;
+  /** init: overwrite the config file an earlier init wrote. */
+  force: boolean;
   /** Use the work dir's own git repo and config (laptop mode); never chosen by what the dir holds. */
   inPlace: boolean;
   /** In-place mode: the repo's own hooks may run. */
@@ -57,15 +62,17 @@ export interface Settings {
   s3AccessKeyIdFile?: string;
   s3SecretAccessKeyFile?: string;
   s3SessionTokenFile?: string;
-  /** The config file that was read, if any. */
+  /** The config file that was read, if any (the one of highest precedence). */
   configFile?: string;
+  /** Said once the log is configured (a config file ignored, …). */
+  warnings: string[];
 }
 
 type Raw = Partial<Record<OptionKey | "dir", unknown>>;
-const CODE_CONFIG = /\.(c|m)?(j|t)s$/;
 
 /**
- * Resolve settings for a command: flag > MIRRORSHADE_* env > config file > default.
+ * Resolve settings for a command: flag > MIRRORSHADE_* env > config file > default, each
+ * value checked by src/validate.ts. Reads only: a usage error here has created nothing.
  * `flags` are commander's parsed values (undefined when not given).
  */
 export async function resolveSettings(
@@ -80,33 +87,66 @@ export async function resolveSettings(
     const v = env[envName(key)];
     if (v !== undefined && v !== "") fromEnv[key] = v;
   }
-  // Where the dir is known before the config file is read, a code config inside it is refused.
-  const earlyDir = path.resolve(cwd, String(dirArg ?? fromEnv.dir ?? "."));
-  const file = await loadConfigFile(String(flags.config ?? fromEnv.config ?? "") || undefined, cwd, earlyDir);
-  const fromFile: Raw = file?.config ?? {};
-  const fileDir = file ? path.dirname(file.filepath) : cwd;
+  const given = (key: OptionKey | "dir") =>
+    key === "dir" && dirArg !== undefined
+      ? { value: dirArg as unknown, source: "the dir argument" }
+      : flags[key] !== undefined
+        ? { value: flags[key], source: `--${flagName(key)}` }
+        : fromEnv[key] !== undefined
+          ? { value: fromEnv[key], source: envName(key) }
+          : undefined;
+  const text = (key: "dir" | "config") => {
+    const g = given(key);
+    return g && (convertValue(key, { type: "string", help: "" }, g.value, { ...g, file: false }) as string);
+  };
+  const inPlaceGiven = given("inPlace");
+  const configGiven = text("config");
+  const dirGiven = text("dir");
+  const found = await findConfig({
+    explicit: configGiven && path.resolve(cwd, configGiven),
+    cwd,
+    dirGiven: dirGiven && path.resolve(cwd, dirGiven),
+    inPlaceGiven:
+      inPlaceGiven &&
+      (convertValue("inPlace", OPTIONS.inPlace, inPlaceGiven.value, { ...inPlaceGiven, file: false }) as boolean),
+    env,
+  });
 
-  const pick = (key: OptionKey | "dir"): { value: unknown; source: string; base: string } | undefined => {
-    if (key === "dir" && dirArg !== undefined) return { value: dirArg, source: "the dir argument", base: cwd };
-    if (flags[key] !== undefined) return { value: flags[key], source: `--${flagName(key)}`, base: cwd };
-    if (fromEnv[key] !== undefined) return { value: fromEnv[key], source: envName(key), base: cwd };
-    if (fromFile[key] !== undefined)
-      return { value: fromFile[key], source: `"${key}" in ${file!.filepath}`, base: fileDir };
+  const pick = (key: OptionKey) => {
+    const g = given(key);
+    if (g) return { ...g, base: cwd, file: false };
+    for (const layer of found.layers) {
+      if (layer.values[key] !== undefined) {
+        return {
+          value: layer.values[key],
+          source: `"${key}" in ${layer.file}`,
+          base: path.dirname(layer.file),
+          file: true,
+        };
+      }
+    }
     return undefined;
   };
 
-  const s: Record<string, unknown> = { command, configFile: file?.filepath };
+  const s: Record<string, unknown> = {
+    command,
+    dir: found.dir,
+    inPlace: found.inPlace,
+    configFile: found.layers[0]?.file,
+    warnings: found.warnings,
+  };
+  let stateGiven: { value: string; base: string } | undefined;
   for (const [key, spec] of Object.entries(OPTIONS) as [OptionKey, OptionSpec][]) {
-    if (key === "config") continue;
+    if (key === "config" || key === "inPlace") continue;
     const got = pick(key);
-    const raw = got?.value ?? spec.default;
-    s[key] = raw === undefined ? undefined : convert(key, spec, raw, got?.source ?? "the default");
-    if (key === "remote" && typeof s.remote === "string" && got) s.remote = resolveLocalRemote(s.remote, got.base);
+    if (got) s[key] = convertValue(key, spec, got.value, got);
+    else if (spec.default !== undefined)
+      s[key] = convertValue(key, spec, spec.default, { source: "the default", file: false });
+    if (key === "remote" && got) s.remote = resolveLocalRemote(s.remote as string, got.base);
+    if (key === "stateDir" && got) stateGiven = { value: s.stateDir as string, base: got.base };
   }
-  const dirPick = pick("dir");
-  s.dir = path.resolve(dirPick?.base ?? cwd, String(dirPick?.value ?? "."));
   s.create ??= false;
-  s.inPlace ??= false;
+  s.force ??= false;
   s.runHooks ??= false;
   s.dryRun ??= false;
   s.json ??= false;
@@ -116,201 +156,39 @@ export async function resolveSettings(
   s.sshAcceptNewHostKeys ??= false;
   s.ignore ??= [];
   const settings = s as unknown as Settings;
+  settings.stateDir = stateGiven ? path.resolve(stateGiven.base, stateGiven.value) : defaultStateDir(settings.dir, env);
+  checkTogether(settings);
+  return settings;
+}
+
+/** Rules between options; each value alone passed src/validate.ts. */
+function checkTogether(settings: Settings): void {
   if (settings.maxDelay < settings.debounce) {
     throw new ConfigError(`--max-delay (${settings.maxDelay}ms) is shorter than --debounce (${settings.debounce}ms)`, {
       hint: "make --max-delay at least as long as --debounce",
     });
   }
-  const stateGiven = pick("stateDir");
-  settings.stateDir = stateGiven
-    ? path.resolve(stateGiven.base, String(stateGiven.value))
-    : defaultStateDir(settings.dir, env);
-  return settings;
-}
-
-function convert(key: string, spec: OptionSpec, raw: unknown, source: string): unknown {
-  const bad = (what: string, hint: string) =>
-    new ConfigError(`bad ${what} ${JSON.stringify(raw)} for ${flagName(key)} (from ${source})`, { hint });
-  switch (spec.type) {
-    case "boolean":
-      if (typeof raw === "boolean") return raw;
-      if (/^(1|true|yes|on)$/i.test(String(raw))) return true;
-      if (/^(0|false|no|off)$/i.test(String(raw))) return false;
-      throw bad("boolean", "use true or false");
-    case "duration": {
-      const ms = typeof raw === "string" ? parseDuration(raw) : raw === 0 ? 0 : undefined;
-      if (ms === undefined) throw bad("duration", "use a number with a unit: 500ms, 2s, 1m, 1h");
-      return ms;
-    }
-    case "size": {
-      const n = typeof raw === "number" ? raw : parseSize(String(raw));
-      if (n === undefined || !Number.isFinite(n)) throw bad("size", "use bytes or a unit: 512k, 50m, 1g");
-      return n;
-    }
-    case "number": {
-      const n = typeof raw === "number" ? raw : Number(String(raw).trim());
-      if (!Number.isInteger(n) || n < 1) throw bad("number", "use a whole number, 1 or more");
-      return n;
-    }
-    case "list":
-      if (Array.isArray(raw)) return raw.map(String);
-      // From env, a list is newline- or comma-separated.
-      return String(raw)
-        .split(/[\n,]/)
-        .map((x) => x.trim())
-        .filter(Boolean);
-    case "enum":
-      if (!spec.choices!.includes(String(raw))) throw bad("value", `use one of: ${spec.choices!.join(", ")}`);
-      return String(raw);
-    default:
-      if (typeof raw !== "string" || raw === "") throw bad("value", "use a non-empty string");
-      return raw;
+  if (settings.runHooks && !settings.inPlace) {
+    throw new ConfigError("--run-hooks is for --in-place only", {
+      hint: "hooks never run on the sidecar's own git dir; pass --in-place for your own checkout",
+    });
+  }
+  if (Boolean(settings.s3AccessKeyIdFile) !== Boolean(settings.s3SecretAccessKeyFile)) {
+    throw new ConfigError("S3 credentials from files need both the access key id file and the secret key file", {
+      hint: "set MIRRORSHADE_S3_ACCESS_KEY_ID_FILE and MIRRORSHADE_S3_SECRET_ACCESS_KEY_FILE",
+    });
+  }
+  if (isInside(settings.stateDir, settings.dir)) {
+    throw new ConfigError(`state dir ${settings.stateDir} is inside the work dir`, {
+      hint: "put --state-dir outside it: the work dir is shared with a less trusted writer",
+    });
   }
 }
 
 /** A relative local path remote is relative to where it was given (cwd, or the config file's dir). */
 function resolveLocalRemote(remote: string, base: string): string {
-  // scheme:// or scp-like [user@]host:path (a colon before any slash), as schemeOf reads it
-  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote) || /^[^/]+:/.test(remote);
-  if (isUrl || path.isAbsolute(remote)) return remote;
-  return path.resolve(base, remote);
-}
-
-async function loadConfigFile(explicit: string | undefined, cwd: string, workDir: string) {
-  const { cosmiconfig, defaultLoaders } = await import("cosmiconfig");
-  // Never execute code from the work dir: it is written by a less trusted container.
-  const guard = (loader: (f: string, c: string) => unknown) => (filepath: string, content: string) => {
-    if (isInside(filepath, workDir)) {
-      throw new ConfigError(`refusing to run the code config ${filepath}: it lies inside the work dir`, {
-        hint: "use a JSON or YAML config (.mirrorshaderc.json, .mirrorshaderc.yaml) there",
-      });
-    }
-    return loader(filepath, content);
-  };
-  const loaders = Object.fromEntries(
-    Object.entries(defaultLoaders).map(([ext, l]) => [ext, CODE_CONFIG.test(ext) ? guard(l) : l]),
-  );
-  // cosmiconfig() first reads its own "meta config" from the process's cwd, running
-  // .config/config.js & co. with its unguarded loaders: refuse those inside the work dir too.
-  for (const ext of ["js", "ts", "cjs", "mjs", "cts", "mts"]) {
-    const meta = path.join(process.cwd(), ".config", `config.${ext}`);
-    if (existsSync(meta) && isInside(meta, workDir)) {
-      throw new ConfigError(`refusing to run the code config ${meta}: it lies inside the work dir`, {
-        hint: "remove it, or start mirrorshade from a directory outside the work dir",
-      });
-    }
-  }
-  const explorer = cosmiconfig("mirrorshade", { searchStrategy: "none", loaders, cache: false });
-  let result;
-  try {
-    result = explicit ? await explorer.load(path.resolve(cwd, explicit)) : await explorer.search(cwd);
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    const where = explicit ?? "the config file";
-    if (e.code === "ENOENT") throw new ConfigError(`config file ${where} not found`, { hint: "check --config" });
-    throw new ConfigError(`cannot read ${(e as { filepath?: string }).filepath ?? where}: ${firstLine(e.message)}`, {
-      hint: "fix the file's syntax (JSON, YAML or JS)",
-      cause: err,
-    });
-  }
-  if (!result || result.isEmpty) return undefined;
-  const config: unknown = result.config;
-  if (typeof config !== "object" || config === null || Array.isArray(config)) {
-    throw new ConfigError(`${result.filepath} must hold an object of settings`, { hint: 'e.g. {"remote": "..."}' });
-  }
-  flattenNested(config as Record<string, unknown>, "s3", result.filepath);
-  const known = new Set([...Object.keys(OPTIONS), "dir"]);
-  for (const key of Object.keys(config)) {
-    if (/^(token|password|secret)$/i.test(key)) {
-      throw new ConfigError(`"${key}" in ${result.filepath}: a config file never holds secrets`, {
-        hint: "mount the token as a file and set tokenFile (MIRRORSHADE_TOKEN_FILE), or set MIRRORSHADE_TOKEN",
-      });
-    }
-    if (!known.has(key) || key === "config") {
-      throw new ConfigError(`unknown setting "${key}" in ${result.filepath}`, {
-        hint: `known settings: ${[...known].filter((k) => k !== "config").join(", ")}`,
-      });
-    }
-  }
-  return { config: config as Raw, filepath: result.filepath };
-}
-
-/** `{"s3": {"endpoint": …}}` in a config file is `{"s3Endpoint": …}`, the option table's key. */
-function flattenNested(config: Record<string, unknown>, group: string, file: string): void {
-  const nested = config[group];
-  if (nested === undefined) return;
-  if (typeof nested !== "object" || nested === null || Array.isArray(nested)) {
-    throw new ConfigError(`"${group}" in ${file} must be an object of settings`, { hint: `e.g. {"${group}": {...}}` });
-  }
-  delete config[group];
-  for (const [k, v] of Object.entries(nested)) {
-    const flat = group + k.charAt(0).toUpperCase() + k.slice(1);
-    if (/^s3(SecretAccessKey|SessionToken|AccessKeyId)$/.test(flat)) {
-      throw new ConfigError(`"${group}.${k}" in ${file}: a config file never holds secrets`, {
-        hint: `mount it as a file and set ${group}.${k}File, or use the AWS SDK's environment and profiles`,
-      });
-    }
-    if (flat in config) throw new ConfigError(`${file} sets both "${group}.${k}" and "${flat}"`, { hint: "keep one" });
-    config[flat] = v;
-  }
-}
-
-function firstLine(s: string): string {
-  const lines = s
-    .split("\n")
-    .map((l) => l.trim())
-    .filter(Boolean);
-  // cosmiconfig's first line is a header ("JSON Error in <file>:"); the reason is on the next.
-  return (/Error in .*:$/.test(lines[0] ?? "") && lines[1] ? lines[1] : lines[0]) ?? s;
-}
-
-export function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(real(parent), real(child));
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
-}
-
-function real(p: string): string {
-  try {
-    return realpathSync(p);
-  } catch {
-    return path.resolve(p);
-  }
-}
-
-/**
- * One state dir per work dir, keyed by its real path, outside it: $XDG_STATE_HOME or
- * ~/.local/state, else (HOME unwritable, e.g. HOME=/ under a random UID) the temp dir.
- */
-export function defaultStateDir(dir: string, env: NodeJS.ProcessEnv = process.env): string {
-  const key = `${path.basename(dir) || "root"}-${createHash("sha256").update(real(dir)).digest("hex").slice(0, 12)}`;
-  const home = env.HOME || safeHomedir();
-  const candidates = [
-    env.XDG_STATE_HOME && path.join(env.XDG_STATE_HOME, "mirrorshade"),
-    home && home !== "/" && path.join(home, ".local", "state", "mirrorshade"),
-    path.join(tmpdir(), `mirrorshade-${process.getuid?.() ?? "user"}`),
-  ]
-    .filter((x): x is string => Boolean(x))
-    // never inside the work dir (`watch ~`); the temp dir stays as the last resort
-    .filter((base, i, all) => i === all.length - 1 || !isInside(base, dir));
-  for (const base of candidates) {
-    try {
-      mkdirSync(base, { recursive: true, mode: 0o700 });
-      accessSync(base, constants.W_OK);
-      return path.join(base, key);
-    } catch {
-      // not writable: try the next place
-    }
-  }
-  return path.join(candidates.at(-1)!, key);
-}
-
-function safeHomedir(): string | undefined {
-  try {
-    return homedir();
-  } catch {
-    return undefined; // a UID with no passwd entry
-  }
+  const local = parseRemote(remote).scheme === "file" && !/^file:/i.test(remote);
+  return local && !path.isAbsolute(remote) ? path.resolve(base, remote) : remote;
 }
 
 /** The work dir must exist and be a directory we can write (restore, watch) or read (push). */

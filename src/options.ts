@@ -6,6 +6,8 @@
 
 export type OptionType = "string" | "boolean" | "duration" | "size" | "list" | "enum" | "number";
 export type CommandName = "init" | "restore" | "watch" | "push" | "status";
+/** A rule a value must also pass (src/validate.ts), beyond its type. */
+export type ValueRule = "branch" | "author" | "trailer" | "listen" | "remote" | "httpUrl" | "s3Region";
 
 export interface OptionSpec {
   type: OptionType;
@@ -30,6 +32,18 @@ export interface OptionSpec {
    * take it (a shared config file or env may set it) and list it under `--help-all`.
    */
   helpIn?: readonly CommandName[];
+  /** Checked beyond the type: each value (each item of a list) must pass this rule. */
+  rule?: ValueRule;
+  /** Sizes and numbers: the allowed range (sizes as text, e.g. "5m"). */
+  min?: string | number;
+  max?: string | number;
+  /** Strings: newlines and tabs allowed (a commit message template). */
+  multiline?: boolean;
+  /**
+   * Chooses where data goes or whom to trust: only flags, env or a config file outside the
+   * work dir may set it, never the work dir's own config (in-place mode).
+   */
+  outsideOnly?: boolean;
 }
 
 export type HelpGroup = "ssh" | "https" | "s3";
@@ -45,33 +59,45 @@ const SAVING = ["init", "restore", "watch", "push"] as const;
 export const OPTIONS = {
   remote: {
     type: "string",
+    outsideOnly: true,
     arg: "url",
     helpIn: SAVING,
     help: "where to save: path, git URL or s3://bucket/prefix",
+    rule: "remote",
   },
   branch: {
     type: "string",
     arg: "name",
     helpIn: SAVING,
     help: "git branch (default: the remote's, else main)",
+    rule: "branch",
   },
   stateDir: {
     type: "string",
+    outsideOnly: true,
     arg: "path",
     help: "private state (git dir, locks), outside the work dir (default: per dir under $XDG_STATE_HOME)",
   },
-  config: { type: "string", arg: "file", help: "config file (default: searched from the current directory)" },
+  config: {
+    type: "string",
+    outsideOnly: true,
+    arg: "file",
+    help: "config file (default: the current directory unless inside the work dir, then ~/.config/mirrorshade)",
+  },
   inPlace: {
     type: "boolean",
+    outsideOnly: true,
     helpIn: SAVING,
     help: "use the dir's own git repo (a trusted checkout)",
   },
   runHooks: {
     type: "boolean",
+    outsideOnly: true,
     helpIn: ["restore", "watch", "push"],
     help: "with --in-place, let the repo's git hooks run",
   },
   create: { type: "boolean", helpIn: SAVING, help: "create the remote if missing (path, file://, S3)" },
+  force: { type: "boolean", commands: ["init"], help: "overwrite the config an earlier init wrote" },
   retryFor: {
     type: "duration",
     arg: "dur",
@@ -95,6 +121,7 @@ export const OPTIONS = {
   sshKeyFile: {
     type: "list",
     group: "ssh",
+    outsideOnly: true,
     arg: "file",
     help: "ssh private key file (e.g. from a Secret), repeatable; ssh then ignores the host's ssh config",
   },
@@ -102,27 +129,37 @@ export const OPTIONS = {
     type: "string",
     arg: "file",
     group: "ssh",
+    outsideOnly: true,
     help: "known_hosts file: the ssh host keys to trust",
   },
   sshAcceptNewHostKeys: {
     type: "boolean",
     group: "ssh",
+    outsideOnly: true,
     help: "trust an unknown ssh host key on first use (kept in the state dir); a changed key still fails",
   },
   tokenFile: {
     type: "string",
     group: "https",
+    outsideOnly: true,
     arg: "file",
     help: "file holding an https token (re-read before each use); or set MIRRORSHADE_TOKEN",
   },
   tokenUsername: {
     type: "string",
     group: "https",
+    outsideOnly: true,
     arg: "name",
     default: "x-access-token",
     help: "username sent with the token (works for GitHub and GitLab tokens)",
   },
-  caFile: { type: "string", arg: "file", group: "https", help: "CA bundle for https git servers with a private CA" },
+  caFile: {
+    outsideOnly: true,
+    type: "string",
+    arg: "file",
+    group: "https",
+    help: "CA bundle for https git servers with a private CA",
+  },
   debounce: {
     type: "duration",
     arg: "dur",
@@ -156,18 +193,21 @@ export const OPTIONS = {
     type: "string",
     arg: "template",
     default: "mirrorshade: {files}",
+    multiline: true,
     commands: ["watch", "push"],
     help: "commit message; placeholders: {count} {files} {list} {added} {modified} {deleted} {host} {date} {branch}",
   },
   author: {
     type: "string",
     arg: "name <email>",
+    rule: "author",
     commands: ["watch", "push"],
     help: "commit author (default: mirrorshade <mirrorshade@HOST>; in place: your git identity)",
   },
   trailer: {
     type: "list",
     arg: "key: value",
+    rule: "trailer",
     commands: ["watch", "push"],
     help: "commit trailer, repeatable, with placeholders",
   },
@@ -191,7 +231,9 @@ export const OPTIONS = {
   },
   listen: {
     type: "string",
+    outsideOnly: true,
     arg: "addr",
+    rule: "listen",
     commands: ["watch"],
     help: "serve /healthz, /readyz, /metrics here (:8787)",
   },
@@ -205,13 +247,16 @@ export const OPTIONS = {
   s3Endpoint: {
     group: "s3",
     type: "string",
+    outsideOnly: true,
     arg: "url",
+    rule: "httpUrl",
     help: "S3-compatible endpoint (MinIO, Ceph RGW, R2, …) (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)",
   },
   s3Region: {
     group: "s3",
     type: "string",
     arg: "name",
+    rule: "s3Region",
     help: "S3 region (default: AWS_REGION, the AWS profile's, else us-east-1)",
   },
   s3PathStyle: {
@@ -228,7 +273,15 @@ export const OPTIONS = {
     arg: "mode",
     help: "when the S3 SDK adds and checks checksums (default: WHEN_REQUIRED with a custom endpoint, else the SDK's)",
   },
-  s3Concurrency: { group: "s3", type: "number", arg: "n", default: "16", help: "parallel S3 transfers" },
+  s3Concurrency: {
+    group: "s3",
+    type: "number",
+    arg: "n",
+    default: "16",
+    min: 1,
+    max: 1000,
+    help: "parallel S3 transfers",
+  },
   s3MultipartThreshold: {
     group: "s3",
     type: "size",
@@ -236,7 +289,15 @@ export const OPTIONS = {
     default: "16m",
     help: "S3: larger files upload in parts",
   },
-  s3PartSize: { group: "s3", type: "size", arg: "size", default: "8m", help: "S3 multipart part size (at least 5m)" },
+  s3PartSize: {
+    group: "s3",
+    type: "size",
+    arg: "size",
+    default: "8m",
+    min: "5m",
+    max: "5g",
+    help: "S3 multipart part size (at least 5m)",
+  },
   s3StorageClass: { group: "s3", type: "string", arg: "class", help: "S3 storage class of uploads (e.g. STANDARD_IA)" },
   s3Sse: {
     group: "s3",
@@ -267,18 +328,21 @@ export const OPTIONS = {
   s3AccessKeyIdFile: {
     group: "s3",
     type: "string",
+    outsideOnly: true,
     arg: "file",
     help: "file holding the S3 access key id (re-read on use); default: the AWS SDK's credential chain",
   },
   s3SecretAccessKeyFile: {
     group: "s3",
     type: "string",
+    outsideOnly: true,
     arg: "file",
     help: "file holding the S3 secret access key (re-read on use)",
   },
   s3SessionTokenFile: {
     group: "s3",
     type: "string",
+    outsideOnly: true,
     arg: "file",
     help: "file holding an S3 session token (re-read on use)",
   },

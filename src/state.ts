@@ -1,17 +1,30 @@
 /**
  * The state dir: mirrorshade's private directory, one per work dir, never inside it.
  *   lock          who runs on this work dir now (pid, process start time, command)
- *   control.sock  the running `watch` answers `push` here, so push never touches its index
+ *   control.sock  the running `watch` answers `push` here, so push never touches its index (0600;
+ *                 a path too long for a Unix socket is reached through /proc/self/fd/<dir fd>/)
  *   ready         written once the restore finished (an exec startup probe can test it)
  *   git/          the git dir (sidecar mode); other backends keep their manifest here
  */
-import { createHash } from "node:crypto";
-import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync, writeFileSync, existsSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { ConfigError, TransientError } from "./errors";
-import { isInside } from "./config";
+import { log } from "./log";
+import { isInside, tempStateBase } from "./paths";
+import { redact } from "./redact";
 import { sleep } from "./retry";
 
 export interface LockInfo {
@@ -27,6 +40,7 @@ export function prepareStateDir(stateDir: string, workDir: string): void {
       hint: "put --state-dir outside it: the work dir is shared with a less trusted writer",
     });
   }
+  if (path.dirname(path.resolve(stateDir)) === tempStateBase()) checkPrivateBase(tempStateBase());
   try {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   } catch (err) {
@@ -34,6 +48,37 @@ export function prepareStateDir(stateDir: string, workDir: string): void {
       hint: "set --state-dir (MIRRORSHADE_STATE_DIR) to a writable place",
     });
   }
+}
+
+/**
+ * The temp dir is shared: `<tmp>/mirrorshade-<uid>` is used only when it is ours, a real
+ * directory (not a link) and private, else anyone could read or plant our state.
+ */
+function checkPrivateBase(base: string): void {
+  const uid = process.getuid?.();
+  let st;
+  try {
+    st = lstatSync(base);
+  } catch {
+    try {
+      mkdirSync(base, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
+        throw new ConfigError(`cannot create ${base}: ${(err as Error).message}`, {
+          hint: "set --state-dir (MIRRORSHADE_STATE_DIR) to a writable place",
+        });
+      }
+    }
+    st = lstatSync(base);
+  }
+  const refuse = (why: string) =>
+    new ConfigError(`refusing to keep state in ${base}: ${why}`, {
+      hint: "the temp dir is shared: remove it if it is not yours, or set --state-dir (MIRRORSHADE_STATE_DIR)",
+    });
+  if (st.isSymbolicLink()) throw refuse("it is a symlink");
+  if (!st.isDirectory()) throw refuse("it is not a directory");
+  if (uid !== undefined && st.uid !== uid) throw refuse(`it belongs to uid ${st.uid}, not ${uid}`);
+  if ((st.mode & 0o077) !== 0) throw refuse(`its mode is ${(st.mode & 0o777).toString(8)}, not 700`);
 }
 
 /** Linux: a pid's start time tells a live owner from a reused pid (a restarted container reuses pids). */
@@ -81,7 +126,7 @@ export class StateLock {
         writeSync(fd, JSON.stringify(info));
         closeSync(fd);
         // A marker left by a killed run would pass a startup probe before we restored.
-        rmSync(path.join(stateDir, "ready"), { force: true });
+        removeMarker(path.join(stateDir, "ready"));
         return { lock: new StateLock(file, socket) };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
@@ -116,30 +161,75 @@ export class StateLock {
     }
   }
 
+  /** Tell an exec startup probe the restore is done. Not fatal: saving matters more than the probe. */
   markReady(): void {
-    writeFileSync(path.join(path.dirname(this.file), "ready"), new Date().toISOString() + "\n");
+    const file = path.join(path.dirname(this.file), "ready");
+    try {
+      writeFileSync(file, new Date().toISOString() + "\n");
+    } catch (err) {
+      log.warn(`cannot write the ready marker ${file}: ${errText(err)}; saving goes on`, {
+        hint: "a startup probe that tests the marker fails until it can be written (a full disk?)",
+      });
+    }
   }
 
   release(): void {
-    rmSync(path.join(path.dirname(this.file), "ready"), { force: true });
+    removeMarker(path.join(path.dirname(this.file), "ready"));
     rmSync(this.socket, { force: true });
     rmSync(this.file, { force: true });
   }
 }
 
-/** Unix socket paths are limited to ~104 bytes: fall back to a short hashed name under the temp dir. */
+function removeMarker(file: string): void {
+  try {
+    rmSync(file, { force: true });
+  } catch (err) {
+    log.warn(`cannot remove the ready marker ${file}: ${errText(err)}`);
+  }
+}
+
+function errText(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+}
+
+/** The control socket lives in the state dir, whatever its length (see socketAddress). */
 function socketPath(stateDir: string): string {
-  const p = path.join(stateDir, "control.sock");
-  if (p.length < 100) return p;
-  const h = createHash("sha256").update(stateDir).digest("hex").slice(0, 16);
-  return path.join(tmpdir(), `mirrorshade-${h}.sock`);
+  return path.join(stateDir, "control.sock");
+}
+
+/** sockaddr_un's sun_path holds 108 bytes on Linux, the final NUL included. */
+const SOCKET_PATH_MAX = 107;
+
+/**
+ * An address to bind or connect `socket` by. A path too long for a Unix socket is reached
+ * through an open fd of its directory (`/proc/self/fd/<fd>/control.sock`, Linux), never
+ * moved to a shared temp dir or the abstract namespace (no permission check there, and all
+ * containers of a pod share one network namespace). `done()` closes the fd.
+ */
+function socketAddress(socket: string): { address: string; done(): void } {
+  if (Buffer.byteLength(socket) <= SOCKET_PATH_MAX) return { address: socket, done() {} };
+  const fd = openSync(path.dirname(socket), constants.O_RDONLY | constants.O_DIRECTORY);
+  let open = true;
+  return {
+    address: `/proc/self/fd/${fd}/${path.basename(socket)}`,
+    done() {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
 }
 
 export type ControlHandler = (request: { op: "save" | "plan" | "status" }) => Promise<unknown>;
 
-/** The watcher's side: one JSON request and one JSON reply per connection. */
+/**
+ * The watcher's side: one JSON request and one JSON reply per connection. The socket is 0600
+ * (only our UID may ask), and every reply is redacted like a log line.
+ */
 export function serveControl(socket: string, handler: ControlHandler): net.Server {
   rmSync(socket, { force: true });
+  // Each string redacted on its own: a pattern run over the JSON text could eat a closing quote.
+  const reply = (conn: net.Socket, body: unknown) =>
+    conn.end(JSON.stringify(body, (_key, v: unknown) => (typeof v === "string" ? redact(v) : v)) + "\n");
   const server = net.createServer((conn) => {
     let buf = "";
     conn.on("data", (d) => {
@@ -149,30 +239,56 @@ export function serveControl(socket: string, handler: ControlHandler): net.Serve
       try {
         req = JSON.parse(buf.split("\n")[0]!);
       } catch {
-        conn.end(JSON.stringify({ error: "bad request" }) + "\n");
+        reply(conn, { error: "bad request" });
         return;
       }
       handler(req).then(
-        (res) => conn.end(JSON.stringify(res) + "\n"),
-        (err: Error & { exitCode?: number }) =>
-          conn.end(JSON.stringify({ error: err.message, exitCode: err.exitCode ?? 1 }) + "\n"),
+        (res) => reply(conn, res),
+        (err: Error & { exitCode?: number }) => reply(conn, { error: err.message, exitCode: err.exitCode ?? 1 }),
       );
     });
     conn.on("error", () => {});
   });
-  server.listen(socket);
+  const at = socketAddress(socket);
+  server.on("error", (err) => {
+    at.done();
+    log.error(`cannot serve the control socket ${socket}: ${errText(err)}; push and status cannot reach this watch`);
+  });
+  server.on("listening", () => at.done());
+  // bind(2) creates the socket file with the umask's mode: 0600 from the start, no window.
+  const umask = process.umask(0o177);
+  try {
+    server.listen(at.address);
+  } finally {
+    process.umask(umask);
+  }
+  try {
+    chmodSync(socket, 0o600); // a platform that binds later, or ignores the umask for sockets
+  } catch {
+    // not bound (yet): the error handler reports it
+  }
   return server;
 }
 
 export function askWatcher<T>(socket: string, op: "save" | "plan" | "status", timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const conn = net.connect(socket);
+    let at: ReturnType<typeof socketAddress>;
+    try {
+      at = socketAddress(socket);
+    } catch (err) {
+      reject(new TransientError(`cannot reach the running watcher: ${errText(err)}`));
+      return;
+    }
+    const conn = net.connect(at.address);
     let buf = "";
     const timer = setTimeout(() => {
       conn.destroy();
       reject(new TransientError("the running watcher did not answer in time", { hint: "check its logs" }));
     }, timeoutMs);
-    conn.on("connect", () => conn.write(JSON.stringify({ op }) + "\n"));
+    conn.on("connect", () => {
+      at.done();
+      conn.write(JSON.stringify({ op }) + "\n");
+    });
     conn.on("data", (d) => (buf += d.toString("utf8")));
     conn.on("end", () => {
       clearTimeout(timer);
@@ -183,6 +299,7 @@ export function askWatcher<T>(socket: string, op: "save" | "plan" | "status", ti
       }
     });
     conn.on("error", (err) => {
+      at.done();
       clearTimeout(timer);
       reject(new TransientError(`cannot reach the running watcher: ${err.message}`));
     });

@@ -2,7 +2,7 @@
 import { registry } from "../../backends/index";
 import type { Backend } from "../../backends/types";
 import { checkWorkDir, resolveSettings, type Settings } from "../config";
-import { NotFoundError } from "../errors";
+import { ConfigError, NotFoundError } from "../errors";
 import { configureLog, log } from "../log";
 import type { CommandName } from "../options";
 import { retry } from "../retry";
@@ -13,6 +13,7 @@ export type Flags = Record<string, unknown>;
 export async function loadSettings(command: CommandName, dirArg: string | undefined, flags: Flags): Promise<Settings> {
   const settings = await resolveSettings(command, dirArg, flags);
   configureLog({ level: settings.logLevel, format: settings.logFormat, quietProgress: settings.json });
+  for (const warning of settings.warnings) log.warn(warning);
   return settings;
 }
 
@@ -26,12 +27,21 @@ export interface Session {
 /**
  * Lock the state dir and open the backend. When a `watch` already runs on this dir,
  * returns its control socket instead: the caller asks it rather than touching its state.
+ * Every usage error is found before the state dir is created (settings were checked when
+ * resolved; the remote's scheme and the work dir here).
+ * `createDir`: create a missing work dir (restore, like git clone); default: --create.
  */
 export async function openSession(
   settings: Settings,
-  opts: { write: boolean },
+  opts: { write: boolean; createDir?: boolean },
 ): Promise<Session | { watcher: string }> {
-  checkWorkDir(settings.dir, { write: opts.write, create: settings.create });
+  if (settings.remote === undefined && !settings.inPlace) {
+    throw new ConfigError("no remote to save to", {
+      hint: "pass --remote <url>, set MIRRORSHADE_REMOTE, or run: mirrorshade init <dir> --remote <url>",
+    });
+  }
+  registry.backendFor(settings.remote);
+  checkWorkDir(settings.dir, { write: opts.write, create: opts.createDir ?? settings.create });
   prepareStateDir(settings.stateDir, settings.dir);
   const got = await StateLock.acquire(settings.stateDir, settings.command, settings.retryFor);
   if ("watcher" in got) return got;

@@ -7,7 +7,8 @@ import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
 export async function restore(dirArg: string | undefined, flags: Flags): Promise<void> {
   const settings = await loadSettings("restore", dirArg, flags);
   process.umask(0o002); // restored files group-writable: the notebook may run as another UID of the group
-  const session = await openSession(settings, { write: true });
+  // A missing destination is created, as git clone and rclone copy do.
+  const session = await openSession(settings, { write: true, createDir: true });
   if ("watcher" in session) {
     throw new ConfigError(`a mirrorshade watch already runs on ${settings.dir} (it restored at start)`, {
       hint: "stop it, or leave the restore to it",

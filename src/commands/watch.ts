@@ -21,13 +21,21 @@ const DIR_CHECK_MS = 10_000;
 export async function watch(dirArg: string | undefined, flags: Flags): Promise<void> {
   const settings = await loadSettings("watch", dirArg, flags);
   process.umask(0o002); // files we write are group-writable: the notebook may run as another UID of the group
-  const session = await openSession(settings, { write: true });
+  const health = new Health();
+  // Bound before the state dir is touched: a port in use is a usage error, and those change nothing.
+  const listener = settings.listen ? await serveHealth(health, settings.listen) : undefined;
+  let session;
+  try {
+    session = await openSession(settings, { write: true });
+  } catch (err) {
+    listener?.server.close();
+    throw err;
+  }
   if ("watcher" in session) {
+    listener?.server.close();
     throw new ConfigError(`a mirrorshade watch already runs on ${settings.dir}`, { hint: "one watch per work dir" });
   }
   const { backend, lock } = session;
-  const health = new Health();
-  const listener = settings.listen ? await serveHealth(health, settings.listen) : undefined;
 
   let stopping: string | undefined;
   let wake: () => void = () => {};

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { expectCleanError, filesBelow, jsonLogs } from "../helpers/credentials";
 import { startGitHttp, type GitHttp } from "../helpers/githttp";
 import {
+  initConfig,
   remoteFiles,
   run,
   sandbox,
@@ -177,7 +178,7 @@ describe("git over https with a token", () => {
     );
     expect(warned, pushed.stderr).toBeDefined();
     const texts = [init.stdout, init.stderr, pushed.stdout, pushed.stderr];
-    texts.push(readFileSync(path.join(cwd, ".mirrorshaderc.json"), "utf8"));
+    texts.push(readFileSync(initConfig(sb.work, sb.env)!.file, "utf8"));
     texts.push(readFileSync(path.join(sb.state, "git", "config"), "utf8"));
     for (const [, content] of filesBelow(sb.work)) texts.push(content.toString("latin1"));
     for (const text of texts) expect(text).not.toContain(token);

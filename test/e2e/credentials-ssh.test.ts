@@ -4,13 +4,14 @@
  * key; `init`'s precise reasons; bad input; and the Secret-mount matrix run as a random UID.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { asUid, asUidUnavailable, traversable } from "../helpers/as-uid";
 import { expectCleanError, jsonLogs, secretMount, writeFileAs } from "../helpers/credentials";
 import { sshKeygen, startSshd, type KeyPair, type Sshd } from "../helpers/sshd";
 import {
+  initConfig,
   remoteFiles,
   run,
   sandbox,
@@ -158,8 +159,8 @@ describe("git over ssh", () => {
   it("init says precisely what is wrong: unreachable host, key rejected, host key unknown; then succeeds", async () => {
     const { sb, env, sshd, keysDir, url } = await sshRemote();
     const cwd = tempDir("ms-init-");
-    const init = (extra: NodeJS.ProcessEnv = {}) =>
-      run(["init", sb.work, "--remote", url, "--retry-for", "0s"], { cwd, env: { ...env, ...extra } });
+    const init = (extra: NodeJS.ProcessEnv = {}, args: string[] = []) =>
+      run(["init", sb.work, "--remote", url, "--retry-for", "0s", ...args], { cwd, env: { ...env, ...extra } });
 
     const stranger = sshKeygen(keysDir, "stranger");
     expectCleanError(await init({ MIRRORSHADE_SSH_KEY_FILE: stranger.privateKeyPath }), 3, /rejected the ssh key/);
@@ -167,15 +168,14 @@ describe("git over ssh", () => {
     const empty = path.join(keysDir, "empty_known_hosts");
     writeFileSync(empty, "");
     expectCleanError(await init({ MIRRORSHADE_SSH_KNOWN_HOSTS_FILE: empty }), 3, /not in known_hosts/);
-    expect(existsSync(path.join(cwd, ".mirrorshaderc.json"))).toBe(false);
+    expect(initConfig(sb.work, env)).toBeUndefined();
 
     const ok = await init();
     expect(ok.code, ok.stderr).toBe(0);
-    const config = JSON.parse(readFileSync(path.join(cwd, ".mirrorshaderc.json"), "utf8")) as { remote: string };
-    expect(config.remote).toBe(url);
+    expect(initConfig(sb.work, env)!.config.remote).toBe(url);
 
     await sshd.stop();
-    const down = await init();
+    const down = await init({}, ["--force"]);
     const line = expectCleanError(down, 4, /cannot connect/);
     expect(line).toContain(`127.0.0.1:${sshd.port}`);
   });

@@ -14,6 +14,7 @@ import { filesBelow } from "../helpers/credentials";
 import { startGitHttp } from "../helpers/githttp";
 import { sshKeygen, startSshd } from "../helpers/sshd";
 import {
+  initConfig,
   remoteFiles,
   run,
   sandbox,
@@ -102,9 +103,10 @@ describe("leak scan", () => {
     };
     const seen: Seen = [];
 
-    // init writes its config file into the cwd: make that the work dir, so the scan covers it.
+    // init writes its config file into the user config dir: the scan covers it.
     const init = record(seen, "init", await run(["init", sb.work], { cwd: sb.work, env }));
     expect(init.code, init.stderr).toBe(0);
+    seen.push({ where: "init's config file", text: readFileSync(initConfig(sb.work, env)!.file, "utf8") });
     write(sb.work, "a.txt", "one\n");
     const pushed = record(seen, "push", await run(["push", sb.work, "--json"], { env }));
     expect(pushed.code, pushed.stderr).toBe(0);

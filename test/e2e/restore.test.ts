@@ -95,6 +95,16 @@ describe("restore", () => {
     expect(revParse(sb.remote)).toBe(seed);
   });
 
+  it("into a directory that does not exist yet: creates it (as git clone does) and restores", async () => {
+    const sb = sandbox();
+    seedRemote(sb.remote, { "a.txt": "alpha\n", "dir/b.txt": "beta\n" });
+    const dest = path.join(sb.root, "new", "deeper");
+    const r = await run(["restore", dest], { env: sb.env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(path.join(dest, "a.txt"), "utf8")).toBe("alpha\n");
+    expect(readFileSync(path.join(dest, "dir/b.txt"), "utf8")).toBe("beta\n");
+  });
+
   it("--json prints one parseable object with written and kept arrays", async () => {
     const sb = sandbox();
     seedRemote(sb.remote, { "new.txt": "n\n", "same.txt": "remote\n" });

@@ -4,10 +4,11 @@
  * instead of sleeping.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach } from "vitest";
+import { afterAll, afterEach } from "vitest";
+import { perDirConfigFile } from "../../src/paths";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
@@ -59,12 +60,38 @@ export function sandbox(opts: { remote?: "empty" | "none" } = {}): Sandbox {
   return { root, work, state, remote, env };
 }
 
+let configHome: string | undefined;
+afterAll(() => {
+  if (configHome) rmSync(configHome, { recursive: true, force: true });
+  configHome = undefined;
+});
+
+/**
+ * The user config dir ($XDG_CONFIG_HOME) of every CLI run from this test file: empty at
+ * first, never the runner's own ~/.config (init writes there, and every command reads it).
+ */
+export function testConfigHome(): string {
+  configHome ??= mkdtempSync(path.join(tmpdir(), "ms-config-home-"));
+  return configHome;
+}
+
+/** The config `init` wrote for `dir` (in the user config dir of `env`), or undefined. */
+export function initConfig(
+  dir: string,
+  env: NodeJS.ProcessEnv,
+): { file: string; config: Record<string, unknown> } | undefined {
+  const file = perDirConfigFile(dir, env);
+  if (!file || !existsSync(file)) return undefined;
+  return { file, config: JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown> };
+}
+
 /** The test runner's env without variables that would change git or mirrorshade. */
 export function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith("GIT_") && !k.startsWith("MIRRORSHADE_")) env[k] = v;
   }
+  env.XDG_CONFIG_HOME = testConfigHome();
   env.GIT_CONFIG_NOSYSTEM = "1";
   env.GIT_AUTHOR_NAME = env.GIT_COMMITTER_NAME = "test";
   env.GIT_AUTHOR_EMAIL = env.GIT_COMMITTER_EMAIL = "test@example.com";

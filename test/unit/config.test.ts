@@ -1,9 +1,20 @@
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { defaultStateDir, isInside, resolveSettings } from "../../src/config";
 import { ConfigError } from "../../src/errors";
+import { perDirConfigFile } from "../../src/paths";
 
 const temps: string[] = [];
 afterEach(() => {
@@ -82,19 +93,19 @@ describe("resolveSettings: defaults", () => {
 
 describe("resolveSettings: precedence flag > env > config file > default", () => {
   it("takes each layer in order", async () => {
-    const { work, env } = setup();
-    writeFileSync(path.join(work, ".mirrorshaderc.json"), JSON.stringify({ debounce: "5s", maxDelay: "1m" }));
+    const { work, etc, env } = setup();
+    writeFileSync(path.join(etc, ".mirrorshaderc.json"), JSON.stringify({ debounce: "5s", maxDelay: "1m" }));
     const flags = { debounce: "1s" };
     const withEnv = { ...env, MIRRORSHADE_DEBOUNCE: "3s" };
 
-    expect((await resolveSettings("watch", undefined, flags, withEnv, work)).debounce).toBe(1000);
-    expect((await resolveSettings("watch", undefined, {}, withEnv, work)).debounce).toBe(3000);
-    const fromFile = await resolveSettings("watch", undefined, {}, env, work);
+    expect((await resolveSettings("watch", work, flags, withEnv, etc)).debounce).toBe(1000);
+    expect((await resolveSettings("watch", work, {}, withEnv, etc)).debounce).toBe(3000);
+    const fromFile = await resolveSettings("watch", work, {}, env, etc);
     expect(fromFile.debounce).toBe(5000);
     expect(fromFile.maxDelay).toBe(60_000);
-    expect(fromFile.configFile).toBe(path.join(work, ".mirrorshaderc.json"));
-    rmSync(path.join(work, ".mirrorshaderc.json"));
-    expect((await resolveSettings("watch", undefined, {}, env, work)).debounce).toBe(2000);
+    expect(fromFile.configFile).toBe(path.join(etc, ".mirrorshaderc.json"));
+    rmSync(path.join(etc, ".mirrorshaderc.json"));
+    expect((await resolveSettings("watch", work, {}, env, etc)).debounce).toBe(2000);
   });
 
   it("ignores empty env variables", async () => {
@@ -104,9 +115,9 @@ describe("resolveSettings: precedence flag > env > config file > default", () =>
   });
 
   it("reads a YAML config file with durations, sizes, lists and booleans", async () => {
-    const { work, env } = setup();
+    const { work, etc, env } = setup();
     writeFileSync(
-      path.join(work, ".mirrorshaderc.yaml"),
+      path.join(etc, ".mirrorshaderc.yaml"),
       [
         "debounce: 750ms",
         "maxDelay: 10s",
@@ -118,7 +129,7 @@ describe("resolveSettings: precedence flag > env > config file > default", () =>
         "message: 'save {count}'",
       ].join("\n"),
     );
-    const s = await resolveSettings("watch", undefined, {}, env, work);
+    const s = await resolveSettings("watch", work, {}, env, etc);
     expect(s).toMatchObject({
       debounce: 750,
       maxDelay: 10_000,
@@ -127,7 +138,7 @@ describe("resolveSettings: precedence flag > env > config file > default", () =>
       trailer: ["Signed-off-by: bot <b@x>"],
       ignore: ["*.tmp"],
       message: "save {count}",
-      configFile: path.join(work, ".mirrorshaderc.yaml"),
+      configFile: path.join(etc, ".mirrorshaderc.yaml"),
     });
   });
 
@@ -164,31 +175,31 @@ describe("resolveSettings: precedence flag > env > config file > default", () =>
 
 describe("resolveSettings: errors", () => {
   it("refuses an unknown key in the config file", async () => {
-    const { work, env } = setup();
-    writeFileSync(path.join(work, ".mirrorshaderc.json"), JSON.stringify({ debounse: "1s" }));
-    const err = await configError(resolveSettings("watch", undefined, {}, env, work));
+    const { work, etc, env } = setup();
+    writeFileSync(path.join(etc, ".mirrorshaderc.json"), JSON.stringify({ debounse: "1s" }));
+    const err = await configError(resolveSettings("watch", work, {}, env, etc));
     expect(err.message).toContain('"debounse"');
     expect(err.message).toContain(".mirrorshaderc.json");
     expect(err.hint).toContain("debounce");
   });
 
   it("refuses the key 'config' inside a config file", async () => {
-    const { work, env } = setup();
-    writeFileSync(path.join(work, ".mirrorshaderc.json"), JSON.stringify({ config: "other.json" }));
-    await configError(resolveSettings("watch", undefined, {}, env, work));
+    const { work, etc, env } = setup();
+    writeFileSync(path.join(etc, ".mirrorshaderc.json"), JSON.stringify({ config: "other.json" }));
+    await configError(resolveSettings("watch", work, {}, env, etc));
   });
 
   it("refuses malformed JSON", async () => {
-    const { work, env } = setup();
-    writeFileSync(path.join(work, ".mirrorshaderc.json"), '{"debounce": "1s",');
-    const err = await configError(resolveSettings("watch", undefined, {}, env, work));
+    const { work, etc, env } = setup();
+    writeFileSync(path.join(etc, ".mirrorshaderc.json"), '{"debounce": "1s",');
+    const err = await configError(resolveSettings("watch", work, {}, env, etc));
     expect(err.message).toContain(".mirrorshaderc.json");
   });
 
   it("refuses a config file that is not an object", async () => {
-    const { work, env } = setup();
-    writeFileSync(path.join(work, ".mirrorshaderc.json"), '["a"]');
-    await configError(resolveSettings("watch", undefined, {}, env, work));
+    const { work, etc, env } = setup();
+    writeFileSync(path.join(etc, ".mirrorshaderc.json"), '["a"]');
+    await configError(resolveSettings("watch", work, {}, env, etc));
   });
 
   it("refuses an explicit config file that does not exist", async () => {
@@ -198,7 +209,7 @@ describe("resolveSettings: errors", () => {
   });
 
   it("names the option and where a bad duration came from", async () => {
-    const { work, env } = setup();
+    const { work, etc, env } = setup();
     const fromEnv = await configError(
       resolveSettings("watch", undefined, {}, { ...env, MIRRORSHADE_DEBOUNCE: "2x" }, work),
     );
@@ -209,16 +220,16 @@ describe("resolveSettings: errors", () => {
     const fromFlag = await configError(resolveSettings("watch", undefined, { maxDelay: "2" }, env, work));
     expect(fromFlag.message).toContain("--max-delay");
 
-    writeFileSync(path.join(work, ".mirrorshaderc.json"), JSON.stringify({ shutdownTimeout: "soon" }));
-    const fromFile = await configError(resolveSettings("watch", undefined, {}, env, work));
+    writeFileSync(path.join(etc, ".mirrorshaderc.json"), JSON.stringify({ shutdownTimeout: "soon" }));
+    const fromFile = await configError(resolveSettings("watch", work, {}, env, etc));
     expect(fromFile.message).toContain("shutdown-timeout");
-    expect(fromFile.message).toContain(path.join(work, ".mirrorshaderc.json"));
+    expect(fromFile.message).toContain(path.join(etc, ".mirrorshaderc.json"));
   });
 
   it("refuses a bare number as a duration in a config file", async () => {
-    const { work, env } = setup();
-    writeFileSync(path.join(work, ".mirrorshaderc.json"), JSON.stringify({ debounce: 500 }));
-    await configError(resolveSettings("watch", undefined, {}, env, work));
+    const { work, etc, env } = setup();
+    writeFileSync(path.join(etc, ".mirrorshaderc.json"), JSON.stringify({ debounce: 500 }));
+    await configError(resolveSettings("watch", work, {}, env, etc));
   });
 
   it("refuses bad booleans, enums and sizes", async () => {
@@ -239,13 +250,15 @@ describe("resolveSettings: errors", () => {
 });
 
 describe("resolveSettings: code config files", () => {
-  it("refuses (and does not run) mirrorshade.config.js inside the work dir", async () => {
+  it("never runs mirrorshade.config.js in a work dir that is the cwd: ignored, with one warning", async () => {
     const { root, work, env } = setup();
     const marker = path.join(root, "marker");
     jsConfig(path.join(work, "mirrorshade.config.js"), marker, { debounce: "1s" });
-    const err = await configError(resolveSettings("watch", undefined, {}, env, work));
-    expect(err.message).toContain("mirrorshade.config.js");
-    expect(err.message).toContain("inside the work dir");
+    const s = await resolveSettings("watch", undefined, {}, env, work);
+    expect(s.debounce).toBe(2000);
+    expect(s.warnings).toHaveLength(1);
+    expect(s.warnings[0]).toContain("mirrorshade.config.js");
+    expect(s.warnings[0]).toContain("inside the work dir");
     expect(existsSync(marker)).toBe(false);
   });
 
@@ -256,28 +269,37 @@ describe("resolveSettings: code config files", () => {
     jsConfig(file, marker, { debounce: "1s" });
     await configError(resolveSettings("watch", work, { config: file }, env, root));
     await configError(resolveSettings("watch", undefined, { config: file }, { ...env, MIRRORSHADE_DIR: work }, root));
+    // in-place mode reads data from the work dir, never code
+    await configError(resolveSettings("watch", work, { config: file, inPlace: true }, env, root));
     expect(existsSync(marker)).toBe(false);
   });
 
-  it("refuses a code config reached through a symlink to the work dir", async () => {
+  it("never runs a code config in a cwd that is the work dir through a symlink", async () => {
     const { root, work, env } = setup();
     const marker = path.join(root, "marker");
     jsConfig(path.join(work, ".mirrorshaderc.cjs"), marker, { debounce: "1s" });
     const link = path.join(root, "link");
     symlinkSync(work, link);
-    await configError(resolveSettings("watch", work, {}, env, link));
+    const s = await resolveSettings("watch", work, {}, env, link);
+    expect(s.debounce).toBe(2000);
+    expect(s.warnings).toHaveLength(1);
     expect(existsSync(marker)).toBe(false);
   });
 
-  it("refuses (and does not run) cosmiconfig's .config/config.js meta config in a work dir that is the cwd", async () => {
+  it("never reads cosmiconfig's meta config (.config/config.*) from a work dir that is the cwd", async () => {
     const { root, work, env } = setup();
     const marker = path.join(root, "marker");
     mkdirSync(path.join(work, ".config"));
     jsConfig(path.join(work, ".config", "config.js"), marker, {});
+    jsConfig(path.join(work, "evil.cjs"), marker, {});
+    // a data meta config can $import code, and add search places
+    writeFileSync(path.join(work, ".config", "config.json"), JSON.stringify({ $import: "../evil.cjs" }));
+    writeFileSync(path.join(work, "package.json"), JSON.stringify({ cosmiconfig: { searchPlaces: ["evil.cjs"] } }));
     const before = process.cwd();
     process.chdir(work);
     try {
-      await configError(resolveSettings("watch", undefined, {}, env, work));
+      const s = await resolveSettings("watch", undefined, {}, env, work);
+      expect(s.configFile).toBeUndefined();
       // give an import started in the background the chance to run
       await new Promise((r) => setImmediate(r));
     } finally {
@@ -388,5 +410,289 @@ describe("defaultStateDir", () => {
     expect(isInside(d, home)).toBe(false);
     const x = defaultStateDir(root, env); // XDG_STATE_HOME is under root
     expect(isInside(x, root)).toBe(false);
+  });
+});
+
+/** The attacker's config: what a notebook user would plant to steer the sidecar. */
+const PLANTED = {
+  caFile: "/planted/ca.pem",
+  sshAcceptNewHostKeys: true,
+  ignore: ["**"],
+  tokenUsername: "planted-user",
+  listen: "127.0.0.1:9",
+  remote: "/planted/remote.git",
+};
+
+describe("config files: the work dir configures nothing outside in-place mode", () => {
+  it("a .mirrorshaderc.json in a cwd that is the work dir sets nothing, with one warning", async () => {
+    const { work, env } = setup();
+    writeFileSync(path.join(work, ".mirrorshaderc.json"), JSON.stringify(PLANTED));
+    for (const dirArg of [undefined, work]) {
+      const s = await resolveSettings("watch", dirArg, {}, env, work);
+      expect(s.caFile).toBeUndefined();
+      expect(s.sshAcceptNewHostKeys).toBe(false);
+      expect(s.ignore).toEqual([]);
+      expect(s.tokenUsername).toBe("x-access-token");
+      expect(s.listen).toBeUndefined();
+      expect(s.remote).toBeUndefined();
+      expect(s.configFile).toBeUndefined();
+      expect(s.warnings).toHaveLength(1);
+      expect(s.warnings[0]).toContain(path.join(work, ".mirrorshaderc.json"));
+    }
+    const withEnv = await resolveSettings("push", undefined, {}, { ...env, MIRRORSHADE_REMOTE: "/env/r.git" }, work);
+    expect(withEnv.remote).toBe("/env/r.git");
+  });
+
+  it("in a subdir of the work dir too, and it cannot move the work dir elsewhere", async () => {
+    const { root, work, env } = setup();
+    const sub = path.join(work, "sub");
+    mkdirSync(sub);
+    writeFileSync(path.join(sub, ".mirrorshaderc.yaml"), `dir: ${root}\nremote: /planted.git\n`);
+    const s = await resolveSettings("push", work, {}, env, sub);
+    expect(s.dir).toBe(work);
+    expect(s.remote).toBeUndefined();
+    // the cwd is the work dir when none is named: a file there cannot name another
+    writeFileSync(path.join(work, ".mirrorshaderc.json"), JSON.stringify({ dir: "/etc" }));
+    expect((await resolveSettings("push", undefined, {}, env, work)).dir).toBe(work);
+  });
+
+  it("warns about nothing when the work dir holds no config file", async () => {
+    const { work, env } = setup();
+    expect((await resolveSettings("watch", undefined, {}, env, work)).warnings).toEqual([]);
+  });
+
+  it("an explicit config inside the work dir is refused, unless --in-place", async () => {
+    const { root, work, env } = setup();
+    const file = path.join(work, "ms.json");
+    writeFileSync(file, JSON.stringify({ debounce: "5s" }));
+    const err = await configError(resolveSettings("watch", work, { config: file }, env, root));
+    expect(err.message).toContain("inside the work dir");
+    const s = await resolveSettings("watch", work, { config: file, inPlace: true }, env, root);
+    expect(s.debounce).toBe(5000);
+  });
+
+  it("--in-place reads the work dir's own config as data, below the user's, without the keys that choose where data goes", async () => {
+    const { work, env } = setup();
+    writeFileSync(path.join(work, ".mirrorshaderc.json"), JSON.stringify({ debounce: "5s", maxDelay: "1m" }));
+    const s = await resolveSettings("watch", undefined, { inPlace: true }, env, work);
+    expect(s).toMatchObject({ debounce: 5000, maxDelay: 60_000, inPlace: true, warnings: [] });
+    const fromEnv = await resolveSettings("watch", work, {}, { ...env, MIRRORSHADE_IN_PLACE: "1" }, "/");
+    expect(fromEnv.debounce).toBe(5000);
+
+    // (ignore patterns are fine there: a checkout's own .gitignore says as much)
+    const { ignore: _fine, ...steering } = PLANTED;
+    for (const [key, value] of Object.entries({
+      ...steering,
+      inPlace: true,
+      runHooks: true,
+      stateDir: "/x",
+      dir: ".",
+    })) {
+      writeFileSync(path.join(work, ".mirrorshaderc.json"), JSON.stringify({ [key]: value }));
+      const err = await configError(resolveSettings("watch", undefined, { inPlace: true }, env, work));
+      expect(err.message, key).toContain(`"${key}"`);
+      expect(err.message, key).toContain("not read from inside the work dir");
+    }
+  });
+
+  it("in-place mode chosen by the user's config outside the work dir reads the work dir's config below it", async () => {
+    const { work, env } = setup();
+    const userDir = path.join(env.HOME!, ".config", "mirrorshade");
+    mkdirSync(userDir, { recursive: true });
+    writeFileSync(path.join(userDir, "config.json"), JSON.stringify({ inPlace: true, debounce: "3s" }));
+    writeFileSync(path.join(work, ".mirrorshaderc.json"), JSON.stringify({ debounce: "5s", maxDelay: "1m" }));
+    const s = await resolveSettings("watch", undefined, {}, env, work);
+    expect(s).toMatchObject({ inPlace: true, debounce: 3000, maxDelay: 60_000 });
+    expect(s.configFile).toBe(path.join(userDir, "config.json"));
+  });
+});
+
+describe("config files: the user config dir", () => {
+  function userConfig(env: NodeJS.ProcessEnv) {
+    const dir = path.join(env.HOME!, ".config", "mirrorshade");
+    mkdirSync(path.join(dir, "dirs"), { recursive: true });
+    return dir;
+  }
+
+  it("finds the per-dir file (what init writes) from any cwd, by the work dir's real path", async () => {
+    const { root, work, etc, env } = setup();
+    const file = perDirConfigFile(work, env)!;
+    expect(path.dirname(file)).toBe(path.join(userConfig(env), "dirs"));
+    expect(path.basename(file)).toMatch(/^work-[0-9a-f]{12}\.json$/);
+    writeFileSync(file, JSON.stringify({ dir: work, remote: "/r.git", debounce: "4s" }));
+    for (const cwd of [etc, work, "/"]) {
+      const s = await resolveSettings("push", work, {}, env, cwd);
+      expect(s).toMatchObject({ remote: "/r.git", debounce: 4000, configFile: file, warnings: [] });
+    }
+    const link = path.join(root, "other-name");
+    symlinkSync(work, link);
+    expect((await resolveSettings("push", link, {}, env, etc)).remote).toBe("/r.git");
+    // another dir does not get it
+    expect((await resolveSettings("push", etc, {}, env, etc)).remote).toBeUndefined();
+  });
+
+  it("then config.json or config.yaml for every dir; XDG_CONFIG_HOME moves it; a file in the cwd comes first", async () => {
+    const { root, work, etc, env } = setup();
+    writeFileSync(path.join(userConfig(env), "config.yaml"), "debounce: 7s\n");
+    expect((await resolveSettings("watch", work, {}, env, etc)).debounce).toBe(7000);
+    writeFileSync(path.join(etc, ".mirrorshaderc.json"), JSON.stringify({ debounce: "1s" }));
+    expect((await resolveSettings("watch", work, {}, env, etc)).debounce).toBe(1000);
+    const xdg = path.join(root, "xdg-config");
+    mkdirSync(path.join(xdg, "mirrorshade"), { recursive: true });
+    writeFileSync(path.join(xdg, "mirrorshade", "config.json"), JSON.stringify({ debounce: "9s" }));
+    expect((await resolveSettings("watch", work, {}, { ...env, XDG_CONFIG_HOME: xdg }, work)).debounce).toBe(9000);
+  });
+
+  it("has none when HOME is unset or / (a random UID)", async () => {
+    const { work } = setup();
+    expect(perDirConfigFile(work, { HOME: "/" })).toBeUndefined();
+    expect(perDirConfigFile(work, {})).toBeUndefined();
+  });
+
+  it("is not read when it lies inside the work dir (watch ~), unless --in-place", async () => {
+    const { env } = setup();
+    const home = env.HOME!;
+    writeFileSync(path.join(userConfig(env), "config.json"), JSON.stringify({ debounce: "7s" }));
+    const s = await resolveSettings("watch", home, {}, env, "/");
+    expect(s.debounce).toBe(2000);
+    expect(s.warnings.join("\n")).toContain("config.json");
+    expect((await resolveSettings("watch", home, { inPlace: true }, env, "/")).debounce).toBe(7000);
+  });
+});
+
+describe("validation: one set of rules for flags, env and config files", () => {
+  it.each([
+    ["branch", "x.lock"],
+    ["branch", "a//b"],
+    ["branch", ".hidden"],
+    ["branch", "trailing/"],
+    ["branch", "-x"],
+    ["branch", "a..b"],
+    ["branch", "a@{b"],
+    ["author", "nobody"],
+    ["author", "<x@y>"],
+    ["author", "A <x@y> <z>"],
+    ["trailer", "no separator"],
+    ["trailer", ": value"],
+    ["listen", "here"],
+    ["listen", ":99999"],
+    ["remote", "fd::3"],
+    ["remote", "ext::sh -c x"],
+    ["remote", "--upload-pack=x;:"],
+    ["remote", "https://[bad"],
+    ["remote", "file://%zz/x.git"],
+    ["shutdownTimeout", "600h"],
+    ["debounce", "597h"],
+    ["maxFileSize", "-5"],
+    ["s3PartSize", "1m"],
+    ["s3PartSize", "6g"],
+    ["s3Concurrency", "0"],
+    ["s3Concurrency", "100000"],
+    ["s3Endpoint", "ftp://host"],
+    ["s3Region", "us east"],
+    ["stateDir", "a\x01b"],
+  ])("--%s %j: refused from a flag, the environment and a config file", async (key, value) => {
+    const { work, etc, env } = setup();
+    const flag = await configError(
+      resolveSettings("watch", work, { [key]: key === "trailer" ? [value] : value }, env, etc),
+    );
+    expect(flag.message).not.toContain("\n");
+    const envKey = "MIRRORSHADE_" + key.replace(/[A-Z]/g, (c) => "_" + c).toUpperCase();
+    await configError(resolveSettings("watch", work, {}, { ...env, [envKey]: value }, etc));
+    writeFileSync(path.join(etc, ".mirrorshaderc.json"), JSON.stringify({ [key]: value }));
+    const file = await configError(resolveSettings("watch", work, {}, env, etc));
+    expect(file.message).toContain(path.join(etc, ".mirrorshaderc.json"));
+  });
+
+  it("accepts the longest duration Node's timers take", async () => {
+    const { work, env } = setup();
+    const s = await resolveSettings("watch", work, { shutdownTimeout: "596h", maxDelay: "596h" }, env, work);
+    expect(s.shutdownTimeout).toBe(596 * 3_600_000);
+  });
+
+  it.each([
+    ["maxFileSize", -5],
+    ["maxFileSize", 1.5],
+    ["trailer", {}],
+    ["trailer", [{ a: 1 }]],
+    ["ignore", [1]],
+    ["message", { text: "x" }],
+    ["branch", ["main"]],
+    ["create", "maybe"],
+    ["create", 1],
+    ["logLevel", 3],
+    ["s3Concurrency", 2.5],
+    ["debounce", 500],
+  ])("refuses %s: %j of the wrong type or range in a config file", async (key, value) => {
+    const { work, etc, env } = setup();
+    writeFileSync(path.join(etc, ".mirrorshaderc.json"), JSON.stringify({ [key]: value }));
+    const err = await configError(resolveSettings("watch", work, {}, env, etc));
+    expect(err.message).toContain(key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase()));
+  });
+
+  it("takes a YAML number where a string is meant, and one string where a list is", async () => {
+    const { work, etc, env } = setup();
+    writeFileSync(path.join(etc, ".mirrorshaderc.yaml"), "branch: 2024\ntrailer: 'Saved-by: me'\n");
+    const s = await resolveSettings("watch", work, {}, env, etc);
+    expect(s.branch).toBe("2024");
+    expect(s.trailer).toEqual(["Saved-by: me"]);
+  });
+
+  it("--run-hooks needs --in-place", async () => {
+    const { work, env } = setup();
+    await configError(resolveSettings("watch", work, { runHooks: true }, env, work));
+    expect((await resolveSettings("watch", work, { runHooks: true, inPlace: true }, env, work)).runHooks).toBe(true);
+  });
+
+  it("creates nothing while resolving, even the default state dir's parent", async () => {
+    const { root, work, env } = setup();
+    const before = readdirSync(root).sort();
+    await resolveSettings("watch", work, {}, env, work);
+    await configError(resolveSettings("watch", work, { branch: "x.lock" }, env, work));
+    expect(readdirSync(root).sort()).toEqual(before);
+  });
+});
+
+describe("the state dir: keyed by the work dir's real path, never inside it", () => {
+  it("a symlink with another name to the same dir gets the same state dir", async () => {
+    const { root, work, env } = setup();
+    const link = path.join(root, "another-name");
+    symlinkSync(work, link);
+    const a = await resolveSettings("watch", work, {}, env, root);
+    const b = await resolveSettings("watch", link, {}, env, root);
+    expect(b.stateDir).toBe(a.stateDir);
+    expect(path.basename(a.stateDir)).toMatch(/^work-[0-9a-f]{12}$/);
+  });
+
+  it("--state-dir through a symlink into the work dir is inside it, although it does not exist yet", async () => {
+    const { root, work, env } = setup();
+    symlinkSync(work, path.join(root, "link"));
+    const err = await configError(resolveSettings("watch", work, { stateDir: "link/state/deeper" }, env, root));
+    expect(err.message).toContain("inside the work dir");
+    expect(existsSync(path.join(work, "state"))).toBe(false);
+  });
+});
+
+describe("config files: links", () => {
+  it("a config file in the cwd that links into the work dir is not read", async () => {
+    const { root, work, etc, env } = setup();
+    const marker = path.join(root, "marker");
+    jsConfig(path.join(work, "evil.cjs"), marker, { debounce: "1s" });
+    symlinkSync(path.join(work, "evil.cjs"), path.join(etc, ".mirrorshaderc.cjs"));
+    const s = await resolveSettings("watch", work, {}, env, etc);
+    expect(s.debounce).toBe(2000);
+    expect(s.warnings).toHaveLength(1);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("in in-place mode, a config file in the work dir that is a link or a FIFO is refused, never followed or waited on", async () => {
+    const { root, work, env } = setup();
+    writeFileSync(path.join(root, "outside.json"), JSON.stringify({ debounce: "1s" }));
+    symlinkSync(path.join(root, "outside.json"), path.join(work, ".mirrorshaderc.json"));
+    await configError(resolveSettings("watch", work, { inPlace: true }, env, root));
+    rmSync(path.join(work, ".mirrorshaderc.json"));
+    execFileSync("mkfifo", [path.join(work, ".mirrorshaderc.yaml")]);
+    const err = await configError(resolveSettings("watch", work, { inPlace: true }, env, root));
+    expect(err.message).toContain("not a regular file");
   });
 });

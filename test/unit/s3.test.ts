@@ -81,14 +81,16 @@ describe("translate", () => {
 
 describe("S3 options", () => {
   it("are named like every option: flag, MIRRORSHADE_S3_* env, and an s3 object in the config file", async () => {
+    // The config file lives outside the work dir (one inside it is never read) and is found in the cwd.
     const { work: dir, env } = work();
+    const cwd = path.dirname(dir);
     writeFileSync(
-      path.join(dir, ".mirrorshaderc.json"),
+      path.join(cwd, ".mirrorshaderc.json"),
       JSON.stringify({
         s3: { endpoint: "http://minio:9000", pathStyle: false, concurrency: 4, deletePolicy: "mirror" },
       }),
     );
-    const s = await resolveSettings("push", undefined, {}, { ...env, MIRRORSHADE_S3_PART_SIZE: "6m" }, dir);
+    const s = await resolveSettings("push", dir, {}, { ...env, MIRRORSHADE_S3_PART_SIZE: "6m" }, cwd);
     expect(s).toMatchObject({
       s3Endpoint: "http://minio:9000",
       s3PathStyle: false,
@@ -98,20 +100,21 @@ describe("S3 options", () => {
       s3MultipartThreshold: 16 * 1024 ** 2,
       s3ConditionalWrites: "auto",
     });
-    const flag = await resolveSettings("push", undefined, { s3Concurrency: "32" }, env, dir);
+    const flag = await resolveSettings("push", dir, { s3Concurrency: "32" }, env, cwd);
     expect(flag.s3Concurrency).toBe(32);
   });
 
   it("refuse a secret in the config file, a bad number, and the same setting twice", async () => {
     const { work: dir, env } = work();
-    const file = path.join(dir, ".mirrorshaderc.json");
+    const cwd = path.dirname(dir);
+    const file = path.join(cwd, ".mirrorshaderc.json");
     writeFileSync(file, JSON.stringify({ s3: { secretAccessKey: "abc" } }));
-    await expect(resolveSettings("push", undefined, {}, env, dir)).rejects.toThrow(/never holds secrets/);
+    await expect(resolveSettings("push", dir, {}, env, cwd)).rejects.toThrow(/never holds secrets/);
     writeFileSync(file, JSON.stringify({ s3: { concurrency: "many" } }));
-    await expect(resolveSettings("push", undefined, {}, env, dir)).rejects.toThrow(/bad number/);
+    await expect(resolveSettings("push", dir, {}, env, cwd)).rejects.toThrow(/bad number/);
     writeFileSync(file, JSON.stringify({ s3: { region: "a" }, s3Region: "b" }));
-    await expect(resolveSettings("push", undefined, {}, env, dir)).rejects.toThrow(/both/);
+    await expect(resolveSettings("push", dir, {}, env, cwd)).rejects.toThrow(/both/);
     writeFileSync(file, JSON.stringify({ s3: { nonsense: 1 } }));
-    await expect(resolveSettings("push", undefined, {}, env, dir)).rejects.toThrow(/unknown setting "s3Nonsense"/);
+    await expect(resolveSettings("push", dir, {}, env, cwd)).rejects.toThrow(/unknown setting "s3Nonsense"/);
   });
 });
