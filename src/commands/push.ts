@@ -91,7 +91,8 @@ export async function push(dirArg: string | undefined, flags: Flags): Promise<vo
     const answer = await askWatcher<PushSummary & { error?: string; exitCode?: number }>(
       session.watcher,
       op,
-      settings.retryFor + 60_000,
+      // Node's timers take at most 2^31-1 ms; --retry-for is bounded by it, the extra minute is not.
+      Math.min(settings.retryFor + 60_000, 2 ** 31 - 1),
     );
     if (answer.error !== undefined) throw errorFromExitCode(answer.exitCode ?? 4, answer.error);
     summary = { ...answer, viaWatcher: true };

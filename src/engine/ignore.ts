@@ -4,7 +4,7 @@
  * .mirrorshadeignore) are applied here, in code. The git backend gives git the same
  * defaults, so both agree.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, constants as C, fstatSync, openSync, readSync } from "node:fs";
 import path from "node:path";
 import ignore, { type Ignore } from "ignore";
 
@@ -108,10 +108,30 @@ export class IgnoreRules {
   }
 }
 
+/** Ignore files bigger than this are not rules but a trap (a link to /dev/zero is refused anyway). */
+const MAX_RULE_FILE = 1 << 20;
+
+/**
+ * The lines of an ignore file the work dir's writer controls: never through a symlink, never
+ * blocking on a FIFO, never an unbounded read. Anything else reads as no rules.
+ */
 function readLines(file: string): string[] {
+  let fd: number | undefined;
   try {
-    return readFileSync(file, "utf8").split(/\r?\n/);
+    fd = openSync(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_RULE_FILE) return [];
+    const buf = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < buf.length) {
+      const n = readSync(fd, buf, off, buf.length - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return buf.subarray(0, off).toString("utf8").split(/\r?\n/);
   } catch {
     return [];
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -3,7 +3,7 @@
  * directory ignores handed to it and the finer rules applied here. When inotify limits
  * are exhausted it says so and falls back to periodic scanning.
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, realpathSync } from "node:fs";
 import path from "node:path";
 import type { AsyncSubscription, SubscribeCallback } from "@parcel/watcher";
 import type { ChangeKind } from "../../backends/types";
@@ -28,12 +28,15 @@ export interface Watcher {
 export type OnChange = (rel: string, kind: ChangeKind) => void;
 
 export async function startWatcher(
-  dir: string,
+  given: string,
   rules: IgnoreRules,
   onChange: OnChange,
   opts: { pollEvery: number },
 ): Promise<Watcher> {
   const { subscribe } = loadParcelWatcher();
+  // inotify watches directories, not the symlink a work dir may be reached through
+  // (@parcel/watcher fails on a link: "Not a directory"); events come back under the real path.
+  const dir = realpathSync(given);
   // inotify (through @parcel/watcher) watches a new directory, but not the directories
   // already inside it when it sees it (`mkdir -p a/b/c`, `cp -r`, `unzip`, `git clone`;
   // parcel-bundler/watcher#97): nothing below them would ever be reported. Such a

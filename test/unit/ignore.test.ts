@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -175,5 +176,23 @@ describe("IgnoreRules ignore files", () => {
     expect(IgnoreRules.isRuleFile(IGNORE_FILE)).toBe(true);
     expect(IgnoreRules.isRuleFile("gitignore")).toBe(false);
     expect(IgnoreRules.isRuleFile("a/.gitignore.bak")).toBe(false);
+  });
+});
+
+describe("ignore files the work dir's writer planted", () => {
+  it("a FIFO named .gitignore reads as no rules at once, never blocking", () => {
+    execFileSync("mkfifo", [path.join(root, ".gitignore")]);
+    const rules = new IgnoreRules(root);
+    expect(rules.ignores("anything.txt")).toBe(false);
+  });
+
+  it("a .gitignore or .mirrorshadeignore that is a symlink is not followed (not even to /dev/zero)", () => {
+    write("outside/rules", "*.txt\n");
+    mkdirSync(path.join(root, "work"));
+    symlinkSync(path.join(root, "outside/rules"), path.join(root, "work/.gitignore"));
+    symlinkSync("/dev/zero", path.join(root, "work", IGNORE_FILE));
+    const rules = new IgnoreRules(path.join(root, "work"));
+    expect(rules.ignores("a.txt")).toBe(false);
+    expect(IgnoreRules.excludeFileFor(path.join(root, "work"), [])).not.toContain("*.txt");
   });
 });
