@@ -2,7 +2,9 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { conflictName, translate, unsafeKey } from "../../backends/s3";
+import { conflictName } from "../../backends/lib/naming";
+import { translate } from "../../backends/s3/errors";
+import { unsafeKey } from "../../backends/s3/keys";
 import { resolveSettings } from "../../src/config";
 import { AuthError, ConfigError, NotFoundError, TransientError } from "../../src/errors";
 
