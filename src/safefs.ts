@@ -120,8 +120,13 @@ export interface TempFile {
   fh: FileHandle;
   /** Put the file in place; false when `overwrite` was not given and the path exists. */
   commit(opts?: CommitOptions): Promise<boolean>;
+  /** Put the file at `rel` instead, a name in the same directory (a conflict copy); as `commit` otherwise. */
+  commitAs(rel: string, opts?: CommitOptions): Promise<boolean>;
   discard(): Promise<void>;
 }
+
+/** What `find` says about a path: what stands there, nothing, or why it cannot be told. */
+export type Found = Entry | undefined | { reason: string };
 
 export class WorkDir {
   private readonly dirs = new Map<string, number>();
@@ -198,6 +203,49 @@ export class WorkDir {
       return { kind: kindOf(st), size: st.size, mtimeMs: st.mtimeMs, mode: st.mode, ino: st.ino, dev: st.dev };
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * What stands at `rel`, like `stat`, but telling "nothing there" (undefined: ENOENT, or a
+   * parent that is a file or a symlink, so no such path inside the work dir) from "cannot
+   * tell" (`{ reason }`: permission denied on a parent, EIO): a caller must not take an
+   * unreadable path for a deleted one.
+   */
+  find(rel: string): Found {
+    try {
+      const [dir, name] = this.split(rel);
+      const st = lstatSync(this.at(dir, name));
+      return { kind: kindOf(st), size: st.size, mtimeMs: st.mtimeMs, mode: st.mode, ino: st.ino, dev: st.dev };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") return undefined;
+      return { reason: reasonOf(err) };
+    }
+  }
+
+  /**
+   * Whether `dirRel` still names, from the root, the very directory this batch opened for it:
+   * false when it (or a parent) was moved away, or swapped for a symlink, since. A writer that
+   * streamed into a temp file there checks this before `commit`, so a swap during a long
+   * download skips the path instead of landing the file in the moved directory.
+   */
+  unmoved(dirRel: string): boolean {
+    if (!PROC || !dirRel) return true;
+    const parts = dirRel.split("/");
+    try {
+      for (let i = 1; i <= parts.length; i++) {
+        const sub = parts.slice(0, i).join("/");
+        const fd = this.dirs.get(sub);
+        if (fd === undefined) continue; // not opened by this batch: nothing to compare
+        const [dir, name] = this.split(sub);
+        const now = lstatSync(this.at(dir, name));
+        const was = fstatSync(fd);
+        if (!now.isDirectory() || now.ino !== was.ino || now.dev !== was.dev) return false;
+      }
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -329,6 +377,17 @@ export class WorkDir {
         if (opts.executable) await fh.chmod(executableMode((await fh.stat()).mode));
         await fh.close();
         return this.commit(dir, tmp, rel, opts);
+      },
+      commitAs: async (other, opts = {}) => {
+        const bad = badName(other);
+        if (bad || this.split(other)[0] !== dir) {
+          await fh.close().catch(() => {});
+          unlinkQuiet(tmp);
+          throw new UnsafePathError(other, bad ?? `not in the directory of ${rel}`);
+        }
+        if (opts.executable) await fh.chmod(executableMode((await fh.stat()).mode));
+        await fh.close();
+        return this.commit(dir, tmp, other, opts);
       },
       discard: async () => {
         await fh.close().catch(() => {});
