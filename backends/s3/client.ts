@@ -14,6 +14,7 @@ import { ConfigError } from "../../src/errors";
 import type { Logger } from "../../src/log";
 import { addSecret } from "../../src/redact";
 import type { Sdk } from "./context";
+import { CONNECT_MS, IDLE_MS, withDeadlines } from "./deadline";
 
 export interface Client {
   sdk: Sdk;
@@ -55,9 +56,13 @@ export async function openClient(s: Settings, log: Logger): Promise<Client> {
     requestHandler: {
       httpAgent: new http.Agent(agent),
       httpsAgent: new https.Agent({ ...agent, ca: ca ? readSecretFile(ca, "CA bundle") : undefined }),
-      connectionTimeout: 10_000,
+      connectionTimeout: CONNECT_MS,
+      socketTimeout: IDLE_MS,
+      // The per-request answer deadline (set by withDeadlines) fails the request instead of logging a warning.
+      throwOnRequestTimeout: true,
     },
   });
+  withDeadlines(client);
   return { sdk, client, endpoint };
 }
 

@@ -7,6 +7,7 @@
 import { hostname } from "node:os";
 import { hostSafe } from "../lib/naming";
 import type { S3Ctx } from "./context";
+import { call } from "./deadline";
 import { code, status, translate } from "./errors";
 import { META } from "./keys";
 import { copy } from "./transfer";
@@ -40,7 +41,9 @@ export async function conditionalWrites(c: S3Ctx): Promise<boolean> {
   if (known === undefined) {
     const key = `${c.prefix}${META}/probe-${hostSafe(hostname())}-${process.pid}`;
     const put = (cond: { IfMatch?: string; IfNoneMatch?: string }) =>
-      c.client.send(new c.sdk.PutObjectCommand({ Bucket: c.bucket, Key: key, Body: Buffer.alloc(0), ...cond })).then(
+      call((o) =>
+        c.client.send(new c.sdk.PutObjectCommand({ Bucket: c.bucket, Key: key, Body: Buffer.alloc(0), ...cond }), o),
+      ).then(
         () => true,
         (err: unknown) => {
           if (status(err) === 412) return false;
@@ -52,7 +55,9 @@ export async function conditionalWrites(c: S3Ctx): Promise<boolean> {
       await put({});
       known = !(await put({ IfNoneMatch: "*" })) && !(await put({ IfMatch: `"${"0".repeat(32)}"` }));
     } finally {
-      await c.client.send(new c.sdk.DeleteObjectCommand({ Bucket: c.bucket, Key: key })).catch(() => {});
+      await call((o) => c.client.send(new c.sdk.DeleteObjectCommand({ Bucket: c.bucket, Key: key }), o)).catch(
+        () => {},
+      );
     }
     c.manifest.conditional[store] = known;
     if (!known) {
@@ -67,7 +72,9 @@ export async function conditionalWrites(c: S3Ctx): Promise<boolean> {
 /** Whether the bucket keeps versions (then deleted objects stay there, not in our trash); asked once. */
 export async function isVersioned(c: S3Ctx): Promise<boolean> {
   if (c.versioned === undefined) {
-    const r = await c.client.send(new c.sdk.GetBucketVersioningCommand({ Bucket: c.bucket })).catch(() => undefined);
+    const r = await call((o) => c.client.send(new c.sdk.GetBucketVersioningCommand({ Bucket: c.bucket }), o)).catch(
+      () => undefined,
+    );
     c.versioned = r?.Status === "Enabled";
     if (c.versioned) c.log.info("the bucket keeps versions: deleted objects stay there, not in the trash");
   }

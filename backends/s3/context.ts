@@ -25,6 +25,8 @@ export interface S3Ctx {
   readonly manifest: Manifest;
   /** The backend's capabilities: `conflicts` is learnt at the first save. */
   readonly caps: { conflicts?: boolean };
+  /** Paths the last plan skipped (unreadable, …): looked at again at the next one, whatever the change set. */
+  skipped: Set<string>;
   /** Whether the bucket keeps versions; asked once. */
   versioned?: boolean;
 }

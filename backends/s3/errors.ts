@@ -45,6 +45,14 @@ export function translate(err: unknown, where: string): unknown {
       o("check --s3-endpoint and DNS; it is retried"),
     );
   }
+  if (e.name === "TimeoutError" || e.name === "AbortError") {
+    // Our deadlines (deadline.ts) and the SDK's socket timeouts: the store is silent or too slow.
+    const why = (err as { cause?: { message?: string } }).cause?.message ?? msg;
+    return new TransientError(
+      `no answer from ${where} in time: ${why}`,
+      o("check --s3-endpoint, the network and the store; it is retried"),
+    );
+  }
   const net = ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED"];
   if (
     net.includes(e.code ?? "") ||
@@ -65,13 +73,4 @@ export function status(err: unknown): number | undefined {
 export function code(err: unknown): string {
   const e = err as { Code?: string; name?: string };
   return e?.Code ?? e?.name ?? "";
-}
-
-/** Await an SDK call, translating its failure. */
-export async function sent<T>(call: Promise<T>, where: string): Promise<T> {
-  try {
-    return await call;
-  } catch (err) {
-    throw translate(err, where);
-  }
 }

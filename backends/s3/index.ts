@@ -27,7 +27,8 @@ import type {
 } from "../types";
 import { openClient } from "./client";
 import type { S3Ctx } from "./context";
-import { code, sent, translate } from "./errors";
+import { call, sent } from "./deadline";
+import { code, translate } from "./errors";
 import { parseRemote } from "./keys";
 import { Manifest } from "./manifest";
 import { plan } from "./plan";
@@ -61,6 +62,7 @@ export const createS3Backend: BackendFactory = async (ctx) => {
     log: ctx.log,
     manifest,
     caps: b.capabilities,
+    skipped: new Set(),
   };
   return b;
 };
@@ -82,9 +84,8 @@ class S3Backend implements Backend {
       throw translate(err, c.remote);
     }
     // A listing, not HeadBucket: it also proves we may list the prefix, and says NoSuchBucket plainly.
-    await sent(
-      c.client.send(new c.sdk.ListObjectsV2Command({ Bucket: c.bucket, Prefix: c.prefix, MaxKeys: 1 })),
-      c.remote,
+    await sent(c.remote, (o) =>
+      c.client.send(new c.sdk.ListObjectsV2Command({ Bucket: c.bucket, Prefix: c.prefix, MaxKeys: 1 }), o),
     );
   }
 
@@ -92,11 +93,14 @@ class S3Backend implements Backend {
     const { c } = this;
     const region = await c.client.config.region();
     try {
-      await c.client.send(
-        new c.sdk.CreateBucketCommand({
-          Bucket: c.bucket,
-          CreateBucketConfiguration: region === "us-east-1" ? undefined : { LocationConstraint: region as never },
-        }),
+      await call((o) =>
+        c.client.send(
+          new c.sdk.CreateBucketCommand({
+            Bucket: c.bucket,
+            CreateBucketConfiguration: region === "us-east-1" ? undefined : { LocationConstraint: region as never },
+          }),
+          o,
+        ),
       );
       c.log.info(`created the bucket ${c.bucket}`);
     } catch (err) {

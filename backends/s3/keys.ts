@@ -4,7 +4,7 @@
  */
 import { ConfigError } from "../../src/errors";
 import type { Obj, S3Ctx } from "./context";
-import { sent } from "./errors";
+import { sent } from "./deadline";
 
 /** Reserved top-level name under the prefix: trash, conflicts, probes. Never mirrored. */
 export const META = ".mirrorshade";
@@ -60,9 +60,11 @@ export async function list(c: S3Ctx): Promise<Obj[]> {
   const out: Obj[] = [];
   let token: string | undefined;
   do {
-    const r = await sent(
-      c.client.send(new c.sdk.ListObjectsV2Command({ Bucket: c.bucket, Prefix: c.prefix, ContinuationToken: token })),
-      c.remote,
+    const r = await sent(c.remote, (opts) =>
+      c.client.send(
+        new c.sdk.ListObjectsV2Command({ Bucket: c.bucket, Prefix: c.prefix, ContinuationToken: token }),
+        opts,
+      ),
     );
     for (const o of r.Contents ?? []) {
       const rel = o.Key!.slice(c.prefix.length);

@@ -4,12 +4,9 @@
  * that differs is kept and the remote's version goes beside it as a conflict copy; nothing
  * local is ever deleted or overwritten unless it is unchanged since our last save (resume).
  */
-import { randomBytes } from "node:crypto";
-import { constants as fsc } from "node:fs";
-import { link, mkdir, open, rename, unlink } from "node:fs/promises";
-import path from "node:path";
 import type { RestoreOptions, RestoreReport } from "../types";
-import { TEMP_PREFIX, WorkDir, withWorkDir } from "../../src/safefs";
+import { TransientError } from "../../src/errors";
+import { UnsafePathError, withWorkDir, type TempFile, type WorkDir } from "../../src/safefs";
 import type { Hashes } from "../lib/hash";
 import { conflictName } from "../lib/naming";
 import { each } from "../lib/pool";
@@ -29,14 +26,22 @@ export async function restore(c: S3Ctx, opts: RestoreOptions = {}): Promise<Rest
       if (remote.has(rel)) continue;
       // Deleted at the remote: the local file (if any) is kept and saved again; never deleted here.
       c.manifest.set(rel, undefined);
-      if (wd.stat(rel)) c.log.info(`${rel} was deleted at the remote: the local file is kept`);
+      if (wd.find(rel)) c.log.info(`${rel} was deleted at the remote: the local file is kept`);
     }
     const work: Obj[] = [];
     for (const o of remote.values()) {
       const m = c.manifest.get(o.rel);
-      const st = wd.stat(o.rel);
+      const st = wd.find(o.rel);
+      if (st && "reason" in st) {
+        refuse(c, o.rel, st.reason);
+        continue;
+      }
       if (st && st.kind !== "file") {
-        c.log.warn(`not restoring ${o.rel}: a ${st.kind === "symlink" ? "symbolic link" : "directory"} is there`);
+        refuse(
+          c,
+          o.rel,
+          `a ${st.kind === "symlink" ? "symbolic link" : st.kind === "dir" ? "directory" : "special file"} is there`,
+        );
         continue;
       }
       if (m && m.etag === o.ETag && m.sha256 !== "") {
@@ -51,9 +56,8 @@ export async function restore(c: S3Ctx, opts: RestoreOptions = {}): Promise<Rest
       work.map((o) => o.Size ?? 0),
       opts.progress,
     );
-    const dirs = new Set<string>();
     await each(work, c.s.s3Concurrency, async (o) => {
-      await restoreOne(c, wd, o, report, dirs);
+      await restoreOne(c, wd, o, report);
       meter.add(o.Size ?? 0);
     }).finally(() => meter.done());
   });
@@ -63,12 +67,12 @@ export async function restore(c: S3Ctx, opts: RestoreOptions = {}): Promise<Rest
   return report;
 }
 
-async function restoreOne(c: S3Ctx, wd: WorkDir, o: Obj, report: RestoreReport, dirs: Set<string>): Promise<void> {
+async function restoreOne(c: S3Ctx, wd: WorkDir, o: Obj, report: RestoreReport): Promise<void> {
   const { rel } = o;
-  const target = path.join(c.dir, rel);
-  if (!(await ensureParents(c, wd, rel, dirs))) return;
+  const dir = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : "";
   const m = c.manifest.get(rel);
-  const st = wd.stat(rel);
+  const st = wd.find(rel);
+  if (st && "reason" in st) return refuse(c, rel, st.reason);
   let local: Hashes | undefined;
   if (st) {
     local = await hashLocal(wd, rel);
@@ -77,79 +81,85 @@ async function restoreOne(c: S3Ctx, wd: WorkDir, o: Obj, report: RestoreReport, 
       return; // identical: nothing to download
     }
   }
-  const tmp = path.join(path.dirname(target), `${TEMP_PREFIX}${randomBytes(6).toString("hex")}`);
-  const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o666);
-  let got;
+  let tmp: TempFile;
   try {
-    got = await download(c, o, fh);
-  } finally {
-    await fh.close();
+    // Made in the parent's directory descriptor: whatever is swapped in meanwhile, the bytes stay in the work dir.
+    tmp = await wd.createTemp(rel);
+  } catch (err) {
+    if (err instanceof UnsafePathError) return refuse(c, rel, blocker(wd, dir) ?? err.reason);
+    throw diskError(err, rel);
   }
+  let done = false;
   try {
-    if (!st) {
-      if (await linkNew(tmp, target)) {
+    const got = await download(c, o, tmp.fh).catch((err: unknown) => {
+      throw diskError(err, rel);
+    });
+    if (!wd.unmoved(dir)) return refuse(c, rel, `${dir} was moved or replaced by something else while it downloaded`);
+    if (!st && !wd.find(rel)) {
+      done = true;
+      if (await tmp.commit()) {
         c.manifest.set(rel, got);
         report.written.push(rel);
         if (report.resumed) report.incoming.push(rel);
-        return;
+      } else {
+        // Created here in the last instant: ours stays, theirs stays at the remote as an unseen version.
+        c.manifest.set(rel, { ...got, mtime: -1, sha256: "" });
       }
-      local = await hashLocal(wd, rel); // created meanwhile: compare with it
+      return;
     }
+    if (!st) local = await hashLocal(wd, rel); // created meanwhile: compare with it
     if (local?.sha256 === got.sha256) {
-      const now = wd.stat(rel)!;
-      c.manifest.set(rel, { size: now.size, mtime: now.mtimeMs, sha256: got.sha256, etag: got.etag });
+      const now = wd.find(rel);
+      if (now && !("reason" in now)) {
+        c.manifest.set(rel, { size: now.size, mtime: now.mtimeMs, sha256: got.sha256, etag: got.etag });
+      }
     } else if (report.resumed && m && local?.sha256 === m.sha256) {
       // Unchanged here since our last save, changed there: take theirs.
-      await rename(tmp, target);
+      done = true;
+      await tmp.commit({ overwrite: true });
       c.manifest.set(rel, got);
       report.written.push(rel);
       report.incoming.push(rel);
     } else {
       // Differs, and the local file wins the path: theirs goes beside it, so neither is lost.
       const copy = conflictName(rel, got.sha256);
-      await linkNew(tmp, path.join(c.dir, copy));
+      done = true;
+      await tmp.commitAs(copy);
       c.manifest.set(rel, { ...got, mtime: -1 });
       if (report.resumed) report.conflicts.push({ path: rel, ours: "local", theirs: copy });
       else report.kept.push(rel);
       c.log.warn(`kept the local ${rel}: it differs from the remote, whose version is beside it as ${copy}`);
     }
   } finally {
-    await unlink(tmp).catch(() => {});
+    if (!done) await tmp.discard();
   }
 }
 
-/** Create the parent dirs of `rel`, refusing to go through anything that is not a real directory. */
-async function ensureParents(c: S3Ctx, wd: WorkDir, rel: string, made: Set<string>): Promise<boolean> {
-  const parts = rel.split("/").slice(0, -1);
+/** What stands in the way of `dir` being a directory: "x is a symbolic link here", or undefined. */
+function blocker(wd: WorkDir, dir: string): string | undefined {
+  const parts = dir.split("/");
   for (let i = 1; i <= parts.length; i++) {
     const sub = parts.slice(0, i).join("/");
-    if (made.has(sub)) continue;
-    const st = wd.stat(sub);
-    if (!st) {
-      await mkdir(path.join(c.dir, sub)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== "EEXIST") throw err;
-      });
-      if (wd.stat(sub)?.kind !== "dir") return refuse(c, rel, `${sub} is not a directory here`);
-    } else if (st.kind !== "dir") {
-      return refuse(c, rel, `${sub} is a ${st.kind === "symlink" ? "symbolic link" : "file"} here`);
+    const st = wd.find(sub);
+    if (st && "kind" in st && st.kind !== "dir") {
+      return `${sub} is a ${st.kind === "symlink" ? "symbolic link" : st.kind === "file" ? "file" : "special file"} here`;
     }
-    made.add(sub);
   }
-  return true;
+  return undefined;
 }
 
-function refuse(c: S3Ctx, rel: string, why: string): false {
+function refuse(c: S3Ctx, rel: string, why: string): void {
   c.log.warn(`not restoring ${rel}: ${why}`);
-  return false;
 }
 
-/** Hard-link `tmp` to `target` unless something is there: never overwrites, never follows a link. */
-async function linkNew(tmp: string, target: string): Promise<boolean> {
-  try {
-    await link(tmp, target);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw err;
+/** A full disk is transient (it heals when space returns); other local errors pass through. */
+function diskError(err: unknown, rel: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return new TransientError(`no space left in the work dir to restore ${rel} (${code})`, {
+      hint: "free some space: the restore is retried and resumes where it stopped",
+      cause: err,
+    });
   }
+  return err;
 }

@@ -6,15 +6,17 @@
  */
 import type { Conflict, PlanEntry, SaveMeta, SavePlan, SaveReport } from "../types";
 import { TransientError } from "../../src/errors";
+import { withWorkDir } from "../../src/safefs";
 import { hostSafe } from "../lib/naming";
 import { each } from "../lib/pool";
 import { Meter } from "../lib/progress";
 import { contentMd5 } from "./client";
 import { conditionalWrites, conflictKey, conflictRef, isVersioned, keepTheirs } from "./conflicts";
 import type { S3Ctx } from "./context";
-import { code, sent, status, translate } from "./errors";
+import { call, sent } from "./deadline";
+import { code, status, translate } from "./errors";
 import { META } from "./keys";
-import { copy, put, source } from "./transfer";
+import { copy, put, source, type Source } from "./transfer";
 
 /** Keys per DeleteObjects request (S3's limit). */
 const DELETE_BATCH = 1000;
@@ -33,12 +35,21 @@ export async function save(c: S3Ctx, plan: SavePlan, meta: SaveMeta): Promise<Sa
     ups.map((e) => e.size ?? 0),
   );
   try {
-    await each(ups, c.s.s3Concurrency, async (e) => {
-      const conflict = await upload(c, e.path, conditional, stamp);
-      if (conflict !== null) report.saved.push(e);
-      if (conflict) report.conflicts.push(conflict);
-      meter.add(e.size ?? 0);
-    });
+    await withWorkDir(c.dir, (wd) =>
+      each(ups, c.s.s3Concurrency, async (e) => {
+        const src = await source(c, wd, e);
+        if (src && "skip" in src) {
+          // Unreadable since the plan (or swapped for a link): this path waits, the others go on.
+          plan.skipped.push({ path: e.path, reason: src.skip });
+          c.skipped.add(e.path);
+        } else if (src) {
+          const conflict = await upload(c, e.path, src, conditional, stamp);
+          report.saved.push(e);
+          if (conflict) report.conflicts.push(conflict);
+        }
+        meter.add(e.size ?? 0);
+      }),
+    );
     if (dels.length) await remove(c, dels, stamp, report);
   } finally {
     meter.done();
@@ -51,16 +62,15 @@ export async function save(c: S3Ctx, plan: SavePlan, meta: SaveMeta): Promise<Sa
 /**
  * Upload one file unless another writer changed its object since we saw it; then theirs is
  * copied to the conflict area first (ours wins the path, like git). Returns the conflict,
- * undefined when plainly saved, null when the file vanished.
+ * undefined when plainly saved.
  */
 async function upload(
   c: S3Ctx,
   rel: string,
+  src: Source,
   conditional: boolean,
   stamp: string,
-): Promise<Conflict | undefined | null> {
-  const src = await source(c, rel);
-  if (!src) return null;
+): Promise<Conflict | undefined> {
   const key = c.prefix + rel;
   let m = c.manifest.get(rel);
   let theirs = m?.sha256 === "" ? m.etag : undefined; // listed, never seen: preserve it before replacing
@@ -84,12 +94,12 @@ async function upload(
         if (!(status(err) === 412 || (m && code(err) === "NoSuchKey"))) throw translate(err, c.remote);
       }
       // Someone else wrote (or deleted) it since we saw it; one HEAD, for this path only.
-      const head = await c.client
-        .send(new c.sdk.HeadObjectCommand({ Bucket: c.bucket, Key: key }))
-        .catch((err: unknown) => {
-          if (status(err) === 404) return undefined;
-          throw translate(err, c.remote);
-        });
+      const head = await call((o) =>
+        c.client.send(new c.sdk.HeadObjectCommand({ Bucket: c.bucket, Key: key }), o),
+      ).catch((err: unknown) => {
+        if (status(err) === 404) return undefined;
+        throw translate(err, c.remote);
+      });
       if (head?.Metadata?.sha256 === src.sha256) {
         // Ours already: an upload whose acknowledgement a crash lost.
         c.manifest.set(rel, { size: src.size, mtime: src.mtime, sha256: src.sha256, etag: head.ETag! });
@@ -137,7 +147,7 @@ async function remove(c: S3Ctx, dels: PlanEntry[], stamp: string, report: SaveRe
       Delete: { Objects: batch.map((e) => ({ Key: c.prefix + e.path })), Quiet: true },
     });
     cmd.middlewareStack.add(contentMd5 as never, { step: "build", name: "mirrorshadeContentMd5" });
-    const r = await sent(c.client.send(cmd), c.remote);
+    const r = await sent(c.remote, (o) => c.client.send(cmd, o));
     const errors = new Set((r.Errors ?? []).map((x) => x.Key!));
     for (const e of batch) {
       if (errors.has(c.prefix + e.path)) failed.push(e.path);

@@ -3,15 +3,15 @@
  * multipart), PUT with Content-MD5 or a multipart `Upload`, server-side copies, and GET into
  * a temp file, verified against the object's checksum before anyone sees it.
  */
-import { closeSync, constants as fsc, fstatSync, openSync, readFileSync } from "node:fs";
-import { open, type FileHandle } from "node:fs/promises";
-import path from "node:path";
+import type { FileHandle } from "node:fs/promises";
 import type * as S3 from "@aws-sdk/client-s3";
 import { TransientError } from "../../src/errors";
-import type { WorkDir } from "../../src/safefs";
+import { reasonOf, type WorkDir } from "../../src/safefs";
+import type { PlanEntry } from "../types";
 import { hashBytes, hashHandle, hashStream, type Hashes } from "../lib/hash";
 import type { Obj, S3Ctx } from "./context";
-import { code, sent, translate } from "./errors";
+import { call, sent } from "./deadline";
+import { code, translate } from "./errors";
 import { plainEtag } from "./keys";
 import type { Entry } from "./manifest";
 
@@ -40,41 +40,48 @@ export async function hashLocal(wd: WorkDir, rel: string): Promise<Hashes | unde
 
 export type Conditions = { IfMatch?: string; IfNoneMatch?: string };
 
-/** Open a file to upload (never through a symlink), hashed; its Buffer when small. Undefined when it vanished. */
-export async function source(c: S3Ctx, rel: string): Promise<Source | undefined> {
-  const file = path.join(c.dir, rel);
-  const vanished = (err: unknown) => ["ENOENT", "ELOOP", "ENOTDIR"].includes((err as NodeJS.ErrnoException).code!);
-  let fd: number;
-  try {
-    fd = openSync(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-  } catch (err) {
-    if (vanished(err)) return undefined;
-    throw err;
+/** What an upload reads from: a Source, a reason it cannot (`skip`), or undefined when the file vanished. */
+export type Sourced = Source | { skip: string } | undefined;
+
+/**
+ * The bytes to upload for a planned entry. The bytes the shared filter checked (a notebook
+ * that parsed as JSON) are uploaded as they are: a re-read could catch a half-written
+ * rewrite. Otherwise the file is opened through safe-fs (no symlink anywhere in its path,
+ * never blocking, regular files only), hashed, and read into a Buffer when small.
+ */
+export async function source(c: S3Ctx, wd: WorkDir, e: PlanEntry): Promise<Sourced> {
+  if (e.content) {
+    // Its mtime is not known to match these bytes: -1 makes the next plan compare by hash.
+    return { size: e.content.length, mtime: -1, ...hashBytes(e.content), body: e.content };
   }
+  const o = await wd.open(e.path);
+  if (o.kind === "gone") return undefined;
+  if (o.kind === "symlink") return { skip: "a symbolic link: never followed, its target is not saved" };
+  if (o.kind === "skip") return { skip: o.reason };
+  const { fh, stat } = o;
   try {
-    // Small files: synchronous reads cost far less than four thread-pool round trips each.
-    const st = fstatSync(fd);
-    if (!st.isFile()) return undefined;
-    if (st.size <= c.s.s3MultipartThreshold) {
-      const body = readFileSync(fd);
-      return { size: body.length, mtime: st.mtimeMs, ...hashBytes(body), body };
+    if (stat.size > c.s.s3MultipartThreshold) {
+      return { fh, size: stat.size, mtime: stat.mtimeMs, ...(await hashHandle(fh)) };
     }
-  } finally {
-    closeSync(fd);
-  }
-  let fh: FileHandle;
-  try {
-    fh = await open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-  } catch (err) {
-    if (vanished(err)) return undefined;
-    throw err;
-  }
-  const st = await fh.stat();
-  if (!st.isFile()) {
+    const body = await readUpTo(fh, stat.size);
     await fh.close();
-    return undefined;
+    return { size: body.length, mtime: stat.mtimeMs, ...hashBytes(body), body };
+  } catch (err) {
+    await fh.close().catch(() => {});
+    return { skip: reasonOf(err) };
   }
-  return { fh, size: st.size, mtime: st.mtimeMs, ...(await hashHandle(fh)) };
+}
+
+/** At most `size` bytes (what fstat saw at open): a file growing meanwhile is read again at the next save. */
+async function readUpTo(fh: FileHandle, size: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(size);
+  let off = 0;
+  while (off < size) {
+    const { bytesRead } = await fh.read(buf, off, size - off, off);
+    if (bytesRead === 0) break;
+    off += bytesRead;
+  }
+  return off === size ? buf : buf.subarray(0, off);
 }
 
 /** PUT (Buffer, with Content-MD5) or multipart Upload; returns the ETag after checking what the store took. */
@@ -90,12 +97,15 @@ export async function put(c: S3Ctx, key: string, src: Source, cond: Conditions):
     ...cond,
   };
   if (src.body) {
-    const r = await c.client.send(
-      new c.sdk.PutObjectCommand({
-        ...params,
-        Body: src.body,
-        ContentMD5: Buffer.from(src.md5, "hex").toString("base64"),
-      }),
+    const r = await call((o) =>
+      c.client.send(
+        new c.sdk.PutObjectCommand({
+          ...params,
+          Body: src.body,
+          ContentMD5: Buffer.from(src.md5, "hex").toString("base64"),
+        }),
+        o,
+      ),
     );
     const etag = plainEtag(r.ETag);
     // A store that ignores Content-MD5 still tells us what it took (an SSE-KMS ETag is no MD5).
@@ -108,7 +118,7 @@ export async function put(c: S3Ctx, key: string, src: Source, cond: Conditions):
   const body = src.fh!.createReadStream({ start: 0, end: Math.max(0, src.size - 1), autoClose: false });
   const up = new Upload({ client: c.client, params: { ...params, Body: body }, partSize: c.s.s3PartSize });
   const r = await up.done();
-  const head = await c.client.send(new c.sdk.HeadObjectCommand({ Bucket: c.bucket, Key: key }));
+  const head = await call((o) => c.client.send(new c.sdk.HeadObjectCommand({ Bucket: c.bucket, Key: key }), o));
   if (head.ContentLength !== src.size) {
     throw new TransientError(`the store holds ${head.ContentLength} bytes for ${key}, not ${src.size}`);
   }
@@ -119,16 +129,19 @@ export async function put(c: S3Ctx, key: string, src: Source, cond: Conditions):
 export async function copy(c: S3Ctx, from: string, to: string, ifMatch?: string): Promise<void> {
   const source = (k: string) => `${c.bucket}/${k.split("/").map(encodeURIComponent).join("/")}`;
   const send = (src: string) =>
-    c.client.send(
-      new c.sdk.CopyObjectCommand({
-        Bucket: c.bucket,
-        Key: to,
-        CopySource: src,
-        CopySourceIfMatch: ifMatch,
-        StorageClass: c.s.s3StorageClass as S3.StorageClass | undefined,
-        ServerSideEncryption: c.s.s3Sse as S3.ServerSideEncryption | undefined,
-        SSEKMSKeyId: c.s.s3SseKmsKeyId,
-      }),
+    call((o) =>
+      c.client.send(
+        new c.sdk.CopyObjectCommand({
+          Bucket: c.bucket,
+          Key: to,
+          CopySource: src,
+          CopySourceIfMatch: ifMatch,
+          StorageClass: c.s.s3StorageClass as S3.StorageClass | undefined,
+          ServerSideEncryption: c.s.s3Sse as S3.ServerSideEncryption | undefined,
+          SSEKMSKeyId: c.s.s3SseKmsKeyId,
+        }),
+        o,
+      ),
     );
   try {
     await send(source(from));
@@ -142,9 +155,8 @@ export async function copy(c: S3Ctx, from: string, to: string, ifMatch?: string)
 
 /** GET into `fh` (a fresh temp file), verified, stamped with the object's mtime; its manifest entry. */
 export async function download(c: S3Ctx, o: Obj, fh: FileHandle): Promise<Entry> {
-  const res = await sent(
-    c.client.send(new c.sdk.GetObjectCommand({ Bucket: c.bucket, Key: c.prefix + o.rel })),
-    c.remote,
+  const res = await sent(c.remote, (opts) =>
+    c.client.send(new c.sdk.GetObjectCommand({ Bucket: c.bucket, Key: c.prefix + o.rel }), opts),
   );
   let size = 0;
   const counted = async function* () {
