@@ -47,7 +47,11 @@ export function translate(err: unknown, where: string): unknown {
   }
   if (e.name === "TimeoutError" || e.name === "AbortError") {
     // Our deadlines (deadline.ts) and the SDK's socket timeouts: the store is silent or too slow.
-    const why = (err as { cause?: { message?: string } }).cause?.message ?? msg;
+    // The SDK's wording names its own package and options: keep what a person can act on.
+    const why = ((err as { cause?: { message?: string } }).cause?.message ?? msg)
+      .replace(/^@smithy\/[\w-]+ - (\[\w+\] )?/, "")
+      .replace(/ \(configured by client requestHandler\)| Init client requestHandler.*$/, "")
+      .replace(/a request has exceeded the configured (\d+) ms requestTimeout/, "no answer within $1 ms");
     return new TransientError(
       `no answer from ${where} in time: ${why}`,
       o("check --s3-endpoint, the network and the store; it is retried"),
