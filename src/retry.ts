@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from "node:async_hooks";
+import { withDeadline } from "./deadline";
 import { MirrorshadeError, TransientError } from "./errors";
 import { log } from "./log";
 import { formatDuration } from "./units";
@@ -9,30 +9,21 @@ export function backoff(attempt: number, max = 60_000, base = 1000): number {
   return ceiling / 2 + Math.random() * (ceiling / 2);
 }
 
+/** An attempt gets at least this long, even when less of --retry-for is left. */
+const MIN_ATTEMPT_MS = 1000;
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** One attempt inside `retry`: a remote that has not answered yet should not be waited for past `deadline`. */
-export interface Attempt {
-  readonly deadline: number;
-}
-const attempts = new AsyncLocalStorage<Attempt>();
-
-/** The `retry` attempt this code runs in (one-shot commands), so a backend can bound its waits by what is left. */
-export function currentAttempt(): Attempt | undefined {
-  return attempts.getStore();
-}
 
 /**
  * Run `fn`, retrying TransientErrors with backoff until `forMs` has passed, then rethrow
- * the last one. Other errors are final. Each attempt runs as a `currentAttempt()` ending at
- * the same deadline.
+ * the last one. Other errors are final. Each attempt runs under the deadline `forMs` sets
+ * (src/deadline.ts), so a network call inside it is stopped rather than outliving it.
  */
 export async function retry<T>(what: string, forMs: number, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + forMs;
   for (let attempt = 1; ; attempt++) {
     try {
-      // `forMs` 0 means one try, not no time: such an attempt keeps the deadline around it, if any.
-      return await (forMs > 0 ? attempts.run({ deadline }, fn) : fn());
+      return forMs > 0 ? await withDeadline(Math.max(deadline, Date.now() + MIN_ATTEMPT_MS), fn) : await fn();
     } catch (err) {
       if (!(err instanceof TransientError)) throw err;
       const wait = backoff(attempt, 10_000);

@@ -14,7 +14,7 @@ import { ConfigError } from "../../src/errors";
 import type { Logger } from "../../src/log";
 import { addSecret } from "../../src/redact";
 import type { Sdk } from "./context";
-import { CONNECT_MS, IDLE_MS, withDeadlines } from "./deadline";
+import { CONNECT_MS, IDLE_MS, withDeadlines } from "./timeouts";
 
 export interface Client {
   sdk: Sdk;

@@ -7,7 +7,7 @@
 import { hostname } from "node:os";
 import { hostSafe } from "../lib/naming";
 import type { S3Ctx } from "./context";
-import { call } from "./deadline";
+import { call } from "./timeouts";
 import { code, status, translate } from "./errors";
 import { META } from "./keys";
 import { copy } from "./transfer";

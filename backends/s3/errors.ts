@@ -46,7 +46,7 @@ export function translate(err: unknown, where: string): unknown {
     );
   }
   if (e.name === "TimeoutError" || e.name === "AbortError") {
-    // Our deadlines (deadline.ts) and the SDK's socket timeouts: the store is silent or too slow.
+    // Our deadlines (timeouts.ts) and the SDK's socket timeouts: the store is silent or too slow.
     // The SDK's wording names its own package and options: keep what a person can act on.
     const why = ((err as { cause?: { message?: string } }).cause?.message ?? msg)
       .replace(/^@smithy\/[\w-]+ - (\[\w+\] )?/, "")

@@ -27,7 +27,7 @@ import type {
 } from "../types";
 import { openClient } from "./client";
 import type { S3Ctx } from "./context";
-import { call, sent } from "./deadline";
+import { call, operate, sent } from "./timeouts";
 import { code, translate } from "./errors";
 import { parseRemote } from "./keys";
 import { Manifest } from "./manifest";
@@ -72,7 +72,11 @@ class S3Backend implements Backend {
   readonly capabilities = { history: false, atRestore: false, conflicts: false, integrates: false };
   c!: S3Ctx;
 
-  async check(): Promise<void> {
+  check(): Promise<void> {
+    return operate(() => this.checkNow());
+  }
+
+  private async checkNow(): Promise<void> {
     const { c } = this;
     try {
       const creds = await (
@@ -89,7 +93,11 @@ class S3Backend implements Backend {
     );
   }
 
-  async create(): Promise<void> {
+  create(): Promise<void> {
+    return operate(() => this.createNow());
+  }
+
+  private async createNow(): Promise<void> {
     const { c } = this;
     const region = await c.client.config.region();
     try {
@@ -109,15 +117,15 @@ class S3Backend implements Backend {
   }
 
   restore(opts?: RestoreOptions): Promise<RestoreReport> {
-    return restore(this.c, opts);
+    return operate(() => restore(this.c, opts));
   }
 
   plan(changes: ChangeSet | "all", filter: PathFilter): Promise<SavePlan> {
-    return plan(this.c, changes, filter);
+    return operate(() => plan(this.c, changes, filter));
   }
 
   save(p: SavePlan, meta: SaveMeta): Promise<SaveReport> {
-    return save(this.c, p, meta);
+    return operate(() => save(this.c, p, meta));
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import { ConfigError } from "../../src/errors";
 import type { Obj, S3Ctx } from "./context";
-import { sent } from "./deadline";
+import { sent } from "./timeouts";
 
 /** Reserved top-level name under the prefix: trash, conflicts, probes. Never mirrored. */
 export const META = ".mirrorshade";

@@ -13,7 +13,7 @@ import { Meter } from "../lib/progress";
 import { contentMd5 } from "./client";
 import { conditionalWrites, conflictKey, conflictRef, isVersioned, keepTheirs } from "./conflicts";
 import type { S3Ctx } from "./context";
-import { call, sent } from "./deadline";
+import { call, sent } from "./timeouts";
 import { code, status, translate } from "./errors";
 import { META } from "./keys";
 import { copy, put, source, type Source } from "./transfer";

@@ -10,7 +10,7 @@ import { reasonOf, type WorkDir } from "../../src/safefs";
 import type { PlanEntry } from "../types";
 import { hashBytes, hashHandle, hashStream, type Hashes } from "../lib/hash";
 import type { Obj, S3Ctx } from "./context";
-import { call, sent } from "./deadline";
+import { call, sent } from "./timeouts";
 import { code, translate } from "./errors";
 import { plainEtag } from "./keys";
 import type { Entry } from "./manifest";

@@ -6,12 +6,14 @@
  *    answer's headers within ANSWER_MS plus the request body's time at MIN_RATE;
  *  - per SDK call (its retries included): CALL_MS, cleared once it answered, so streaming a
  *    large body is bounded by the idle timeout only;
- *  - within a one-shot command's `retry` attempt, while the store has not answered anything
- *    yet: no longer than what is left of --retry-for. Once it answered, the fixed bounds
- *    alone apply: a long restore or upload that makes progress is not cut short.
+ *  - inside a one-shot command's attempt (src/deadline.ts), while the store has not answered
+ *    anything in this backend operation yet: no longer than what is left of --retry-for.
+ *    Once it answered, the fixed bounds alone apply: a long restore or upload that makes
+ *    progress is not cut short.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type * as S3 from "@aws-sdk/client-s3";
-import { currentAttempt, type Attempt } from "../../src/retry";
+import { timeLeft } from "../../src/deadline";
 import { translate } from "./errors";
 
 export const CONNECT_MS = 10_000;
@@ -21,13 +23,18 @@ const ANSWER_MS = 60_000;
 const MIN_RATE = 64 * 1024;
 const CALL_MS = 5 * 60_000;
 
-/** Attempts in which the store answered at least once. */
-const answered = new WeakSet<Attempt>();
+/** One backend operation (a check, restore, plan or save): whether the store answered in it yet. */
+const operation = new AsyncLocalStorage<{ answered: boolean }>();
 
-/** `fixed`, or less: what is left of the current attempt while the store has been silent in it. */
+/** Run one backend operation: the store counts as silent until it answers within it. */
+export function operate<T>(fn: () => Promise<T>): Promise<T> {
+  return operation.run({ answered: false }, fn);
+}
+
+/** `fixed`, or less: what is left of the attempt while the store has been silent in this operation. */
 function within(fixed: number): number {
-  const a = currentAttempt();
-  return a && !answered.has(a) ? Math.min(fixed, a.deadline - Date.now()) : fixed;
+  const left = timeLeft();
+  return left === undefined || operation.getStore()?.answered ? fixed : Math.min(fixed, left);
 }
 
 function deadlineError(ms: number): Error {
@@ -50,9 +57,9 @@ export function withDeadlines(client: S3.S3Client): void {
     const length = Number((req as { headers?: Record<string, string> }).headers?.["content-length"] ?? 0) || 0;
     const ms = within(ANSWER_MS + (length / MIN_RATE) * 1000);
     if (ms <= 0) throw deadlineError(ms);
-    const a = currentAttempt();
     const r = await handle(req, { ...opts, requestTimeout: Math.ceil(ms) });
-    if (a) answered.add(a);
+    const op = operation.getStore();
+    if (op) op.answered = true;
     return r;
   };
 }
