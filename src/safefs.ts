@@ -463,7 +463,7 @@ export class WorkDir {
 }
 
 /** Read at most `size` bytes (the size seen at open); fewer when the file shrank meanwhile. */
-async function readUpTo(fh: FileHandle, size: number): Promise<Buffer> {
+export async function readUpTo(fh: FileHandle, size: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(size);
   let off = 0;
   while (off < size) {
