@@ -6,10 +6,9 @@
  * FIFO, an unreadable file, a name that is not UTF-8, a key too long) is skipped with its
  * reason, and looked at again at the next save; the rest goes through the shared filter.
  */
-import { constants as C } from "node:fs";
 import type { ChangeSet, PathFilter, PlanEntry, SavePlan } from "../types";
 import { IgnoreRules } from "../../src/engine/ignore";
-import { badName, reasonOf, withWorkDir, type Entry as Stat, type WorkDir } from "../../src/safefs";
+import { badName, reasonOf, specialReason, withWorkDir, type Entry as Stat, type WorkDir } from "../../src/safefs";
 import { hashHandle } from "../lib/hash";
 import type { S3Ctx } from "./context";
 import { list, plainEtag, unsaveableName } from "./keys";
@@ -139,20 +138,6 @@ const SYMLINK = "a symbolic link: never followed, its target is not saved";
 function unsaveable(c: S3Ctx, rel: string, st: Stat): string | undefined {
   if (st.kind === "symlink") return SYMLINK;
   if (st.kind === "dir") return "a directory";
-  if (st.kind !== "file") return describeMode(st.mode);
+  if (st.kind !== "file") return specialReason(st.mode);
   return unsaveableName(c.prefix, rel);
-}
-
-function describeMode(mode: number): string {
-  switch (mode & C.S_IFMT) {
-    case C.S_IFIFO:
-      return "a FIFO (named pipe) is not a file to save";
-    case C.S_IFSOCK:
-      return "a socket is not a file to save";
-    case C.S_IFCHR:
-    case C.S_IFBLK:
-      return "a device is not a file to save";
-    default:
-      return "not a regular file";
-  }
 }

@@ -6,7 +6,7 @@
 import type { FileHandle } from "node:fs/promises";
 import type * as S3 from "@aws-sdk/client-s3";
 import { TransientError } from "../../src/errors";
-import { reasonOf, type WorkDir } from "../../src/safefs";
+import { readUpTo, reasonOf, type WorkDir } from "../../src/safefs";
 import type { PlanEntry } from "../types";
 import { hashBytes, hashHandle, hashStream, type Hashes } from "../lib/hash";
 import type { Obj, S3Ctx } from "./context";
@@ -70,18 +70,6 @@ export async function source(c: S3Ctx, wd: WorkDir, e: PlanEntry): Promise<Sourc
     await fh.close().catch(() => {});
     return { skip: reasonOf(err) };
   }
-}
-
-/** At most `size` bytes (what fstat saw at open): a file growing meanwhile is read again at the next save. */
-async function readUpTo(fh: FileHandle, size: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(size);
-  let off = 0;
-  while (off < size) {
-    const { bytesRead } = await fh.read(buf, off, size - off, off);
-    if (bytesRead === 0) break;
-    off += bytesRead;
-  }
-  return off === size ? buf : buf.subarray(0, off);
 }
 
 /** PUT (Buffer, with Content-MD5) or multipart Upload; returns the ETag after checking what the store took. */
