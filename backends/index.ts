@@ -49,4 +49,4 @@ export { schemeOf };
 
 export const registry = new Registry()
   .register(["file", "ssh", "git", "http", "https"], async () => (await import("./git")).createGitBackend)
-  .register(["s3"], async () => (await import("./s3")).createS3Backend);
+  .register(["s3"], async () => (await import("./s3/index")).createS3Backend);

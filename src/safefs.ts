@@ -103,10 +103,22 @@ function kindOf(st: Stats): Kind {
 }
 
 function describeOther(st: Stats): string {
-  if (st.isFIFO()) return "a FIFO (named pipe) is not a file to save";
-  if (st.isSocket()) return "a socket is not a file to save";
-  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device is not a file to save";
-  return "not a regular file";
+  return specialReason(st.mode);
+}
+
+/** Why what `stat` calls "other" (from its mode) is not saved; nothing needs to open it to say so. */
+export function specialReason(mode: number): string {
+  switch (mode & C.S_IFMT) {
+    case C.S_IFIFO:
+      return "a FIFO (named pipe) is not a file to save";
+    case C.S_IFSOCK:
+      return "a socket is not a file to save";
+    case C.S_IFCHR:
+    case C.S_IFBLK:
+      return "a device is not a file to save";
+    default:
+      return "not a regular file";
+  }
 }
 
 export interface CommitOptions {
@@ -120,8 +132,13 @@ export interface TempFile {
   fh: FileHandle;
   /** Put the file in place; false when `overwrite` was not given and the path exists. */
   commit(opts?: CommitOptions): Promise<boolean>;
+  /** Put the file at `rel` instead, a name in the same directory (a conflict copy); as `commit` otherwise. */
+  commitAs(rel: string, opts?: CommitOptions): Promise<boolean>;
   discard(): Promise<void>;
 }
+
+/** What `find` says about a path: what stands there, nothing, or why it cannot be told. */
+export type Found = Entry | undefined | { reason: string };
 
 export class WorkDir {
   private readonly dirs = new Map<string, number>();
@@ -198,6 +215,49 @@ export class WorkDir {
       return { kind: kindOf(st), size: st.size, mtimeMs: st.mtimeMs, mode: st.mode, ino: st.ino, dev: st.dev };
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * What stands at `rel`, like `stat`, but telling "nothing there" (undefined: ENOENT, or a
+   * parent that is a file or a symlink, so no such path inside the work dir) from "cannot
+   * tell" (`{ reason }`: permission denied on a parent, EIO): a caller must not take an
+   * unreadable path for a deleted one.
+   */
+  find(rel: string): Found {
+    try {
+      const [dir, name] = this.split(rel);
+      const st = lstatSync(this.at(dir, name));
+      return { kind: kindOf(st), size: st.size, mtimeMs: st.mtimeMs, mode: st.mode, ino: st.ino, dev: st.dev };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") return undefined;
+      return { reason: reasonOf(err) };
+    }
+  }
+
+  /**
+   * Whether `dirRel` still names, from the root, the very directory this batch opened for it:
+   * false when it (or a parent) was moved away, or swapped for a symlink, since. A writer that
+   * streamed into a temp file there checks this before `commit`, so a swap during a long
+   * download skips the path instead of landing the file in the moved directory.
+   */
+  unmoved(dirRel: string): boolean {
+    if (!PROC || !dirRel) return true;
+    const parts = dirRel.split("/");
+    try {
+      for (let i = 1; i <= parts.length; i++) {
+        const sub = parts.slice(0, i).join("/");
+        const fd = this.dirs.get(sub);
+        if (fd === undefined) continue; // not opened by this batch: nothing to compare
+        const [dir, name] = this.split(sub);
+        const now = lstatSync(this.at(dir, name));
+        const was = fstatSync(fd);
+        if (!now.isDirectory() || now.ino !== was.ino || now.dev !== was.dev) return false;
+      }
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -330,6 +390,17 @@ export class WorkDir {
         await fh.close();
         return this.commit(dir, tmp, rel, opts);
       },
+      commitAs: async (other, opts = {}) => {
+        const bad = badName(other);
+        if (bad || this.split(other)[0] !== dir) {
+          await fh.close().catch(() => {});
+          unlinkQuiet(tmp);
+          throw new UnsafePathError(other, bad ?? `not in the directory of ${rel}`);
+        }
+        if (opts.executable) await fh.chmod(executableMode((await fh.stat()).mode));
+        await fh.close();
+        return this.commit(dir, tmp, other, opts);
+      },
       discard: async () => {
         await fh.close().catch(() => {});
         unlinkQuiet(tmp);
@@ -404,7 +475,7 @@ export class WorkDir {
 }
 
 /** Read at most `size` bytes (the size seen at open); fewer when the file shrank meanwhile. */
-async function readUpTo(fh: FileHandle, size: number): Promise<Buffer> {
+export async function readUpTo(fh: FileHandle, size: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(size);
   let off = 0;
   while (off < size) {

@@ -1,7 +1,11 @@
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
 import { createS3Backend } from "../../backends/s3";
 import { resolveSettings } from "../../src/config";
 import { log } from "../../src/log";
 import { backendContract } from "../contract/backend";
+import { defer, tempDir } from "../helpers";
 import { createBucket, s3Env, startProxy, startS3rver } from "../helpers/s3";
 
 // The SDK reads credentials and region from the environment, as users set them for MinIO.
@@ -40,3 +44,35 @@ function target(opts: { conditional: boolean }) {
 
 backendContract("s3 (s3rver: no conditional writes)", target({ conditional: false }));
 backendContract("s3 (conditional writes, as AWS has them)", target({ conditional: true }));
+
+describe("s3 backend: a skipped path is looked at again at the next save", () => {
+  it("a path skipped once (a symlink, then a file) is planned at the next save, even without an event for it", async () => {
+    const server = await startS3rver({ buckets: [] });
+    const b = bucket();
+    await createBucket(server.client, b);
+    const root = tempDir("ms-s3-skip-");
+    const dir = path.join(root, "work");
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, "a.txt"), "a");
+    symlinkSync("/etc/hostname", path.join(dir, "b.txt"));
+    const remote = `s3://${b}/p`;
+    const settings = await resolveSettings(
+      "push",
+      dir,
+      { remote, stateDir: path.join(root, "state"), s3Endpoint: server.endpoint },
+      {},
+      dir,
+    );
+    const backend = await createS3Backend({ remote, dir, stateDir: path.join(root, "state"), settings, log });
+    defer(() => backend.close());
+    const first = await backend.plan("all", async () => "save");
+    expect(first.skipped).toEqual([{ path: "b.txt", reason: expect.stringMatching(/symbolic link/) }]);
+    await backend.save(first, { message: "m", trailers: [], host: "h", date: new Date() });
+    rmSync(path.join(dir, "b.txt"));
+    writeFileSync(path.join(dir, "b.txt"), "b");
+    writeFileSync(path.join(dir, "a.txt"), "a2");
+    const next = await backend.plan(new Map([["a.txt", "update"]]), async () => "save");
+    expect(next.entries.map((e) => `${e.op} ${e.path}`).sort()).toEqual(["add b.txt", "modify a.txt"]);
+    expect(next.skipped).toEqual([]);
+  });
+});

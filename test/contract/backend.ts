@@ -201,6 +201,25 @@ export function backendContract(name: string, t: ContractTarget): void {
       expect(existsSync(path.join(b.dir, "a.txt"))).toBe(true);
     });
 
+    it("saves the bytes the filter checked (PlanEntry.content), not the file as it is by then", async () => {
+      const remote = await t.remote();
+      const a = await side(t, remote);
+      await a.backend.restore();
+      const checked = '{"cells": [], "checked": true}';
+      a.write("nb.ipynb", checked);
+      const filter: PathFilter = async (e) => {
+        if (e.path === "nb.ipynb") e.content = Buffer.from(checked);
+        return "save";
+      };
+      const plan = await a.backend.plan("all", filter);
+      // A writer rewrites the notebook in place between the check and the upload.
+      a.write("nb.ipynb", '{"cells": [');
+      await a.backend.save(plan, meta());
+      const b = await side(t, remote);
+      await b.backend.restore();
+      expect(b.read("nb.ipynb")).toBe(checked);
+    });
+
     it("nothing to save is not an error and saves nothing", async () => {
       const a = await side(t, await t.remote());
       await a.backend.restore();

@@ -2,7 +2,9 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { conflictName, translate, unsafeKey } from "../../backends/s3";
+import { conflictName } from "../../backends/lib/naming";
+import { translate } from "../../backends/s3/errors";
+import { unsafeKey } from "../../backends/s3/keys";
 import { resolveSettings } from "../../src/config";
 import { AuthError, ConfigError, NotFoundError, TransientError } from "../../src/errors";
 
@@ -67,6 +69,15 @@ describe("translate", () => {
     [Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED" }), TransientError],
     [svc("InvalidStorageClass", 400), ConfigError],
     [svc("PermanentRedirect", 301), ConfigError],
+    // The request handler's timeouts and our per-call deadline (an aborted call).
+    [
+      Object.assign(new Error("socket timed out after 30000 ms of inactivity"), { name: "TimeoutError" }),
+      TransientError,
+    ],
+    [
+      Object.assign(new Error("Request aborted"), { name: "AbortError", cause: new Error("no answer within 3 s") }),
+      TransientError,
+    ],
   ])("%s", (err, cls) => {
     const t = translate(err, "s3://b/p/");
     expect(t).toBeInstanceOf(cls);
