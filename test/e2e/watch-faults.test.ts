@@ -12,6 +12,7 @@ import {
   defer,
   git,
   isAlive,
+  killAll,
   processTree,
   remoteFiles,
   remotePaths,
@@ -56,7 +57,7 @@ exit 0
     release();
     // Before the sandbox goes: hooks still polling would never see the release file.
     await waitFor("held pushes to end", () => held().every((pid) => !isAlive(pid)), 5_000).catch(() => {
-      for (const pid of held()) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+      killAll(held());
     });
   });
   return { held, release };
@@ -106,7 +107,8 @@ describe("watch under faults", () => {
     const { sb, hook, w1 } = await midPush();
     const tree = processTree(w1.proc.pid!);
     expect(tree).toContain(hook.held()[0]);
-    for (const pid of tree) process.kill(pid, "SIGKILL");
+    // The tree changes as it is killed: the hook's `sleep`s come and go.
+    killAll(tree);
     await w1.exited;
     await waitFor("the killed tree to be gone", () => tree.every((pid) => !isAlive(pid)), 5_000);
     expect(commitCount(sb.remote)).toBe(0);

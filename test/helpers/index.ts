@@ -360,6 +360,17 @@ export function processTree(pid: number): number[] {
   return tree;
 }
 
+/** Send `signal` to each pid; one that exited meanwhile (a hook's `sleep`) is no error. */
+export function killAll(pids: number[], signal: NodeJS.Signals = "SIGKILL"): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+    }
+  }
+}
+
 /** Is this pid still running (a zombie counts as gone)? */
 export function isAlive(pid: number): boolean {
   try {
