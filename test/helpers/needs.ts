@@ -9,7 +9,7 @@
  * - `MIRRORSHADE_TEST_PRETEND_MISSING=openssh-server,root`: treat these as missing, to see
  *   the skip path on a machine that has everything.
  * - `node test/helpers/needs.ts` prints the packages missing here, one a line: what .ci/run
- *   installs. Only node: imports, so Node runs this file as it is.
+ *   installs. Only node: imports, so Node (≥ 22.18) runs this file as it is.
  *
  * A new kind of test that needs a program: add a row to REQUIREMENTS and call needs().
  */
