@@ -21,9 +21,11 @@ import {
   stop,
   tempDir,
   waitFor,
+  waitForStart,
   write,
   type Running,
 } from "../helpers";
+import { needs } from "../helpers/needs";
 
 const BINARY =
   process.env.MIRRORSHADE_CLI?.split(" ").length === 1
@@ -53,12 +55,7 @@ function bareEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 }
 
 async function watchSavesAWrite(w: Running, sb: ReturnType<typeof sandbox>): Promise<void> {
-  await Promise.race([
-    w.waitForLog("watch to start", (l) => String(l.msg).startsWith("watching ")),
-    w.exited.then((r) => {
-      throw new Error(`watch exited early (${r.code}): ${r.stderr}`);
-    }),
-  ]);
+  await waitForStart(w);
   write(sb.work, "notes/today.md", "saved by the single binary\n");
   await waitFor("the write at the remote", () => remoteFiles(sb.remote).get("notes/today.md"), 30_000);
   expect(remoteFiles(sb.remote).get("notes/today.md")).toBe("saved by the single binary\n");
@@ -117,7 +114,8 @@ describe.skipIf(missing)("the single binary", () => {
   // cannot map it, so the loader falls back to the state dir. A private mount namespace
   // gives this process noexec mounts without touching the machine's.
   const noexecUnavailable = (() => {
-    if (process.getuid?.() !== 0) return "not root: cannot mount a noexec tmpfs";
+    const missing = needs("root", "util-linux");
+    if (missing) return missing;
     const probe = spawnSync("unshare", ["--mount", "sh", "-c", "mount -t tmpfs -o noexec tmpfs /mnt"], {
       stdio: "pipe",
     });

@@ -6,10 +6,12 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { expectCleanError, filesBelow, jsonLogs } from "../helpers/credentials";
-import { startGitHttp, type GitHttp } from "../helpers/githttp";
+import { expectCleanError, filesBelow } from "../helpers/credentials";
+import { startGitHttp } from "../helpers/githttp";
+import { httpRemote } from "../helpers/remotes";
 import {
   initConfig,
+  jsonLogs,
   remoteFiles,
   run,
   sandbox,
@@ -18,30 +20,11 @@ import {
   stop,
   tempDir,
   waitFor,
+  waitForStart,
   write,
   type Running,
   type Sandbox,
 } from "../helpers";
-
-interface HttpRemote {
-  server: GitHttp;
-  sb: Sandbox;
-  url: string;
-  tokenFile: string;
-  /** sb.env pointing at the http URL with MIRRORSHADE_TOKEN_FILE holding the right token. */
-  env: NodeJS.ProcessEnv;
-}
-
-async function httpRemote(opts: { token?: string; deny?: "push" } = {}): Promise<HttpRemote> {
-  const token = opts.token ?? "tok_right_0123456789";
-  const sb = sandbox();
-  const server = await startGitHttp({ root: sb.root, token, deny: opts.deny });
-  const url = server.urlFor("remote.git");
-  const tokenFile = path.join(tempDir("ms-token-"), "token");
-  writeFileSync(tokenFile, token + "\n");
-  const env = { ...sb.env, MIRRORSHADE_REMOTE: url, MIRRORSHADE_TOKEN_FILE: tokenFile };
-  return { server, sb, url, tokenFile, env };
-}
 
 /** Log lines saying a credential was refused. */
 function authFailures(w: Running): Record<string, unknown>[] {
@@ -191,13 +174,7 @@ describe("git over https with a token", () => {
 /** Start `watch` and wait for its first log line only: without valid credentials it never reaches "watching". */
 async function startWatchAnyway(sb: Sandbox, env: NodeJS.ProcessEnv): Promise<Running> {
   const w = start(["watch", sb.work, "--debounce", "200ms"], { env: { ...sb.env, ...env } });
-  await Promise.race([
-    w.waitForLog("a first log line", () => true),
-    w.exited.then((r) => {
-      throw new Error(`watch exited early (${r.code}): ${r.stderr}`);
-    }),
-  ]);
-  return w;
+  return waitForStart(w, "a first log line", () => true);
 }
 
 /** Log lines saying a save failed (the scheduler retries them). */

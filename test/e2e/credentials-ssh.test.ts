@@ -7,11 +7,14 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { asUid, asUidUnavailable, traversable } from "../helpers/as-uid";
-import { expectCleanError, jsonLogs, secretMount, writeFileAs } from "../helpers/credentials";
-import { sshKeygen, startSshd, type KeyPair, type Sshd } from "../helpers/sshd";
+import { asUid, asUidUnavailable, mirrorshadeVars, uidSandbox } from "../helpers/as-uid";
+import { expectCleanError, secretFile, secretMount } from "../helpers/credentials";
+import { needs } from "../helpers/needs";
+import { sshRemote } from "../helpers/remotes";
+import { SSHD, sshKeygen, startSshd } from "../helpers/sshd";
 import {
   initConfig,
+  jsonLogs,
   remoteFiles,
   run,
   sandbox,
@@ -20,35 +23,9 @@ import {
   stop,
   tempDir,
   waitFor,
+  waitForStart,
   write,
-  type Running,
-  type Sandbox,
 } from "../helpers";
-
-interface SshRemote {
-  sshd: Sshd;
-  key: KeyPair;
-  sb: Sandbox;
-  url: string;
-  /** sb.env pointing at the ssh URL, with the key and known_hosts from "the Secret". */
-  env: NodeJS.ProcessEnv;
-  keysDir: string;
-}
-
-async function sshRemote(): Promise<SshRemote> {
-  const keysDir = tempDir("ms-keys-");
-  const key = sshKeygen(keysDir, "client");
-  const sshd = await startSshd({ authorizedKeys: [key.publicKey] });
-  const sb = sandbox();
-  const url = sshd.urlFor(sb.remote);
-  const env = {
-    ...sb.env,
-    MIRRORSHADE_REMOTE: url,
-    MIRRORSHADE_SSH_KEY_FILE: key.privateKeyPath,
-    MIRRORSHADE_SSH_KNOWN_HOSTS_FILE: sshd.knownHostsFile,
-  };
-  return { sshd, key, sb, url, env, keysDir };
-}
 
 /** A known_hosts naming `[127.0.0.1]:port` with some other host's key. */
 function wrongKnownHosts(dir: string, port: number): string {
@@ -62,7 +39,7 @@ function fingerprint(publicKeyFile: string): string {
   return execFileSync("ssh-keygen", ["-l", "-f", publicKeyFile], { encoding: "utf8" }).split(" ")[1]!;
 }
 
-describe("git over ssh", () => {
+describe.skipIf(needs(...SSHD))("git over ssh", () => {
   it("push, restore and watch with MIRRORSHADE_SSH_KEY_FILE + MIRRORSHADE_SSH_KNOWN_HOSTS_FILE", async () => {
     const { sshd, sb, env } = await sshRemote();
     write(sb.work, "a.txt", "over ssh\n");
@@ -200,7 +177,7 @@ describe("bad ssh input", () => {
     expectCleanError(r, 2, /not an ssh private key/);
   });
 
-  it("a known_hosts file that does not exist: exit 2", async () => {
+  it.skipIf(needs("openssh-client"))("a known_hosts file that does not exist: exit 2", async () => {
     const sb = sandbox({ remote: "none" });
     const key = sshKeygen(sb.root, "k");
     const r = await run(["push", sb.work, "--remote", remote], {
@@ -218,86 +195,70 @@ describe("bad ssh input", () => {
  * The key as a Secret volume hands it to a pod running as a random UID in group 0 (OpenShift):
  * root-owned with the volume's defaultMode, or owned by the pod's UID (fsGroup-less setups).
  */
-describe.skipIf(asUidUnavailable())("Secret mount matrix (random uid in group 0)", () => {
-  const UID = 1000650000;
+describe.skipIf(asUidUnavailable() ?? needs(...SSHD, "libnss-wrapper"))(
+  "Secret mount matrix (random uid in group 0)",
+  () => {
+    const UID = 1000650000;
 
-  /** A work dir and state dir the UID owns, and the command line that runs the CLI as that UID. */
-  async function asRandomUid(keyFile: string) {
-    const r = await sshRemote();
-    const u = asUid(UID);
-    traversable(r.sb.work);
-    u.own(r.sb.work, 0o775);
-    u.own(r.sb.state, 0o700);
-    const command = u.command({
-      MIRRORSHADE_REMOTE: r.url,
-      MIRRORSHADE_STATE_DIR: r.sb.state,
-      MIRRORSHADE_SSH_KEY_FILE: keyFile,
-      MIRRORSHADE_SSH_KNOWN_HOSTS_FILE: r.sshd.knownHostsFile,
-      MIRRORSHADE_LOG_FORMAT: "json",
+    /** sshRemote() with a work dir and state dir the UID owns; command(keyFile) runs the CLI as that UID. */
+    async function asRandomUid() {
+      const r = await sshRemote({ sb: uidSandbox(UID) });
+      const u = asUid(UID);
+      const command = (keyFile: string) => u.command({ ...mirrorshadeVars(r.env), MIRRORSHADE_SSH_KEY_FILE: keyFile });
+      return { ...r, command };
+    }
+
+    const readable: [string, number, "root" | "uid"][] = [
+      ["root-owned 0440, read through group 0", 0o440, "root"],
+      ["root-owned 0644", 0o644, "root"],
+      ["owned by the running uid with 0644 (ssh itself would refuse it)", 0o644, "uid"],
+    ];
+    it.each(readable)("key %s: push works", async (_, mode, owner) => {
+      const setup = await asRandomUid();
+      const key = readFileSync(setup.key.privateKeyPath, "utf8");
+      const keyFile = secretFile("ssh-privatekey", key, { mode, uid: owner === "uid" ? UID : 0 });
+      write(setup.sb.work, "a.txt", `mode ${mode.toString(8)}\n`);
+      const r = await run(["push", setup.sb.work], { command: setup.command(keyFile) });
+      expect(r.code, r.stderr).toBe(0);
+      expect(remoteFiles(setup.sb.remote).get("a.txt")).toBe(`mode ${mode.toString(8)}\n`);
+      const copy = statSync(path.join(setup.sb.state, "ssh", "key-0"));
+      expect({ uid: copy.uid, mode: copy.mode & 0o777 }).toEqual({ uid: UID, mode: 0o600 });
     });
-    return { ...r, u, command };
-  }
 
-  const readable: [string, number, "root" | "uid"][] = [
-    ["root-owned 0440, read through group 0", 0o440, "root"],
-    ["root-owned 0644", 0o644, "root"],
-    ["owned by the running uid with 0644 (ssh itself would refuse it)", 0o644, "uid"],
-  ];
-  it.each(readable)("key %s: push works", async (_, mode, owner) => {
-    const keyDir = tempDir("ms-keyfile-");
-    traversable(keyDir);
-    const keyFile = path.join(keyDir, "ssh-privatekey");
-    const setup = await asRandomUid(keyFile);
-    writeFileAs(keyFile, readFileSync(setup.key.privateKeyPath, "utf8"), mode, owner === "uid" ? UID : 0, 0);
-    write(setup.sb.work, "a.txt", `mode ${mode.toString(8)}\n`);
-    const r = await run(["push", setup.sb.work], { command: setup.command });
-    expect(r.code, r.stderr).toBe(0);
-    expect(remoteFiles(setup.sb.remote).get("a.txt")).toBe(`mode ${mode.toString(8)}\n`);
-    const copy = statSync(path.join(setup.sb.state, "ssh", "key-0"));
-    expect({ uid: copy.uid, mode: copy.mode & 0o777 }).toEqual({ uid: UID, mode: 0o600 });
-  });
+    it("key root-owned 0400 (unreadable for the uid): exit 3, naming defaultMode and fsGroup", async () => {
+      const setup = await asRandomUid();
+      const keyFile = secretFile("ssh-privatekey", readFileSync(setup.key.privateKeyPath, "utf8"), { mode: 0o400 });
+      write(setup.sb.work, "a.txt", "x\n");
+      const r = await run(["push", setup.sb.work], { command: setup.command(keyFile) });
+      expectCleanError(r, 3, /cannot read ssh key/);
+      expect(r.stderr).toMatch(/defaultMode/);
+      expect(r.stderr).toMatch(/fsGroup/);
+    });
 
-  it("key root-owned 0400 (unreadable for the uid): exit 3, naming defaultMode and fsGroup", async () => {
-    const keyDir = tempDir("ms-keyfile-");
-    traversable(keyDir);
-    const keyFile = path.join(keyDir, "ssh-privatekey");
-    const setup = await asRandomUid(keyFile);
-    writeFileAs(keyFile, readFileSync(setup.key.privateKeyPath, "utf8"), 0o400, 0, 0);
-    write(setup.sb.work, "a.txt", "x\n");
-    const r = await run(["push", setup.sb.work], { command: setup.command });
-    expectCleanError(r, 3, /cannot read ssh key/);
-    expect(r.stderr).toMatch(/defaultMode/);
-    expect(r.stderr).toMatch(/fsGroup/);
-  });
+    it("the ..data symlink layout, rotated while watching: the next save uses the new key", async () => {
+      const keysDir = tempDir("ms-keys-");
+      const first = sshKeygen(keysDir, "first");
+      const mount = secretMount({ "ssh-privatekey": readFileSync(first.privateKeyPath, "utf8") }, { mode: 0o440 });
+      const setup = await asRandomUid();
+      // The server trusts the Secret's key, not sshRemote()'s own.
+      const authorizedKeys = path.join(path.dirname(setup.sshd.configPath), "authorized_keys");
+      writeFileSync(authorizedKeys, first.publicKey + "\n");
 
-  it("the ..data symlink layout, rotated while watching: the next save uses the new key", async () => {
-    const keysDir = tempDir("ms-keys-");
-    const first = sshKeygen(keysDir, "first");
-    const mount = secretMount({ "ssh-privatekey": readFileSync(first.privateKeyPath, "utf8") }, { mode: 0o440 });
-    const setup = await asRandomUid(mount.path("ssh-privatekey"));
-    // The server trusts the Secret's key, not sshRemote()'s own.
-    const authorizedKeys = path.join(path.dirname(setup.sshd.configPath), "authorized_keys");
-    writeFileSync(authorizedKeys, first.publicKey + "\n");
+      const command = setup.command(mount.path("ssh-privatekey"));
+      const w = await waitForStart(start(["watch", setup.sb.work, "--debounce", "200ms"], { command }));
+      write(setup.sb.work, "a.txt", "with the first key\n");
+      await waitFor("a.txt to land", () => remoteFiles(setup.sb.remote).get("a.txt") === "with the first key\n");
 
-    const w: Running = start(["watch", setup.sb.work, "--debounce", "200ms"], { command: setup.command });
-    await Promise.race([
-      w.waitForLog("watch to start", (l) => String(l.msg).startsWith("watching ")),
-      w.exited.then((r) => {
-        throw new Error(`watch exited early (${r.code}): ${r.stderr}`);
-      }),
-    ]);
-    write(setup.sb.work, "a.txt", "with the first key\n");
-    await waitFor("a.txt to land", () => remoteFiles(setup.sb.remote).get("a.txt") === "with the first key\n");
-
-    // Rotation: the server drops the old key, the kubelet swaps ..data to the new one.
-    const second = sshKeygen(keysDir, "second");
-    writeFileSync(authorizedKeys, second.publicKey + "\n");
-    mount.rotate({ "ssh-privatekey": readFileSync(second.privateKeyPath, "utf8") });
-    write(setup.sb.work, "b.txt", "with the second key\n");
-    await waitFor("b.txt to land", () => remoteFiles(setup.sb.remote).get("b.txt") === "with the second key\n");
-    expect(setup.sshd.log()).toContain(fingerprint(`${second.privateKeyPath}.pub`));
-    const stopped = await stop(w);
-    expect(stopped.code, stopped.stderr).toBe(0);
-    expect(w.logs().filter((l) => l.level === "error")).toEqual([]);
-  });
-});
+      // Rotation: the server drops the old key, the kubelet swaps ..data to the new one.
+      const second = sshKeygen(keysDir, "second");
+      writeFileSync(authorizedKeys, second.publicKey + "\n");
+      mount.rotate({ "ssh-privatekey": readFileSync(second.privateKeyPath, "utf8") });
+      write(setup.sb.work, "b.txt", "with the second key\n");
+      await waitFor("b.txt to land", () => remoteFiles(setup.sb.remote).get("b.txt") === "with the second key\n");
+      expect(setup.sshd.log()).toContain(fingerprint(`${second.privateKeyPath}.pub`));
+      const stopped = await stop(w);
+      expect(stopped.code, stopped.stderr).toBe(0);
+      expect(w.logs().filter((l) => l.level === "error")).toEqual([]);
+    });
+  },
+);

@@ -1,9 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, readFileSync, realpathSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT, cleanEnv, cliCommand, reportedError, run, sandbox, tempDir, write, type RunResult } from "../helpers";
-import { copyBundle } from "../helpers/as-uid";
+import { SETPRIV, asUid } from "../helpers/as-uid";
+import { needs } from "../helpers/needs";
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 
@@ -141,28 +142,16 @@ describe("errors", () => {
 
   it("an unwritable work dir (another uid): exit 2", async (ctx) => {
     const uid = 1000650000;
-    let setpriv: string;
-    try {
-      setpriv = execFileSync("sh", ["-c", "command -v setpriv"], { encoding: "utf8" }).trim();
-    } catch {
-      return ctx.skip("setpriv is not installed: cannot run as another uid");
-    }
-    if (!setpriv) return ctx.skip("setpriv is not installed: cannot run as another uid");
-    if (process.getuid?.() !== 0) return ctx.skip("not root: cannot switch uid");
-    const [cmd, ...pre] = cliCommand();
-    if (process.env.MIRRORSHADE_CLI || pre.length !== 1) return ctx.skip("a custom MIRRORSHADE_CLI: not copied");
-
+    const missing = needs("root", "util-linux");
+    if (missing) return ctx.skip(missing);
+    if (process.env.MIRRORSHADE_CLI || cliCommand().length !== 2)
+      return ctx.skip("a custom MIRRORSHADE_CLI: not copied");
     // A world-readable copy of the bundle and of node, in a dir that uid can traverse.
-    const bin = tempDir("ms-uid-");
-    chmodSync(bin, 0o755);
-    const bundle = path.join(bin, "mirrorshade.cjs");
-    copyBundle(pre[0]!, bin);
-    const node = path.join(bin, "node");
-    copyFileSync(realpathSync(cmd!), node);
-    chmodSync(node, 0o755);
-    const asUid = [`--reuid=${uid}`, "--regid=0", "--clear-groups"];
+    const { node, bundle } = asUid(uid);
+    const bin = path.dirname(node);
+    const asUidFlags = [`--reuid=${uid}`, "--regid=0", "--clear-groups"];
     try {
-      execFileSync(setpriv, [...asUid, node, bundle, "--version"], { stdio: "pipe" });
+      execFileSync(SETPRIV, [...asUidFlags, node, bundle, "--version"], { stdio: "pipe" });
     } catch (err) {
       return ctx.skip(`uid ${uid} cannot run the copied CLI: ${String(err)}`);
     }
@@ -173,7 +162,7 @@ describe("errors", () => {
     const state = path.join(bin, "state"); // writable by the uid: the work dir is the only problem
     execFileSync("install", ["-d", "-m", "0700", "-o", String(uid), state]);
     const env = { ...sb.env, MIRRORSHADE_STATE_DIR: state, HOME: "/" };
-    const r = await run(["restore", sb.work], { env, command: [setpriv, ...asUid, node, bundle] });
+    const r = await run(["restore", sb.work], { env, command: [SETPRIV, ...asUidFlags, node, bundle] });
     expectCleanError(r, 2, /not writable/);
   });
 });

@@ -8,10 +8,11 @@ import { existsSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { expectCleanError, jsonLogs } from "../helpers/credentials";
+import { expectCleanError } from "../helpers/credentials";
 import { startGitHttp } from "../helpers/githttp";
 import { sshKeygen, startSshd } from "../helpers/sshd";
 import {
+  jsonLogs,
   commitCount,
   git,
   remoteFiles,

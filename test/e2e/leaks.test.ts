@@ -11,8 +11,9 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { argvRecorder, type ArgvRecorder } from "../helpers/argv-recorder";
 import { filesBelow } from "../helpers/credentials";
-import { startGitHttp } from "../helpers/githttp";
-import { sshKeygen, startSshd } from "../helpers/sshd";
+import { needs } from "../helpers/needs";
+import { httpRemote, sshRemote } from "../helpers/remotes";
+import { SSHD, sshKeygen } from "../helpers/sshd";
 import {
   initConfig,
   remoteFiles,
@@ -20,7 +21,6 @@ import {
   sandbox,
   startWatch,
   stop,
-  tempDir,
   waitFor,
   write,
   type RunResult,
@@ -45,6 +45,17 @@ function stateFiles(seen: Seen, state: string): void {
 
 function workFiles(seen: Seen, work: string): void {
   for (const [rel, content] of filesBelow(work)) seen.push({ where: `work ${rel}`, text: content.toString("latin1") });
+}
+
+/** The state dirs, then the work dirs, of the pods that ran. */
+function sandboxFiles(seen: Seen, ...pods: Sandbox[]): void {
+  for (const sb of pods) stateFiles(seen, sb.state);
+  for (const sb of pods) workFiles(seen, sb.work);
+}
+
+/** What every scenario's env adds: the recorder first on PATH, debug logs (the most a log says). */
+function scanned(env: NodeJS.ProcessEnv, rec: ArgvRecorder): NodeJS.ProcessEnv {
+  return { ...env, PATH: `${rec.binDir}:${process.env.PATH}`, MIRRORSHADE_LOG_LEVEL: "debug" };
 }
 
 function argvOf(seen: Seen, rec: ArgvRecorder): string[][] {
@@ -84,114 +95,95 @@ function jsonLines(stdout: string): unknown[] {
 }
 
 describe("leak scan", () => {
-  it("https: a canary token (file, env, URL) appears in no output, log, file or child argv", async () => {
-    const token = `tok_LEAKCANARY_${randomBytes(12).toString("hex")}`;
-    const wrong = `tok_LEAKCANARY_WRONG_${randomBytes(12).toString("hex")}`;
-    const inUrl = `tok_LEAKCANARY_URL_${randomBytes(12).toString("hex")}`;
+  // flock: the argv recorder's lock.
+  it.skipIf(needs("util-linux"))(
+    "https: a canary token (file, env, URL) appears in no output, log, file or child argv",
+    async () => {
+      const token = `tok_LEAKCANARY_${randomBytes(12).toString("hex")}`;
+      const wrong = `tok_LEAKCANARY_WRONG_${randomBytes(12).toString("hex")}`;
+      const inUrl = `tok_LEAKCANARY_URL_${randomBytes(12).toString("hex")}`;
+      const rec = argvRecorder();
+      const { sb, server, tokenFile, ...remote } = await httpRemote({ token });
+      const env = scanned(remote.env, rec);
+      const seen: Seen = [];
+
+      // init writes its config file into the user config dir: the scan covers it.
+      const init = record(seen, "init", await run(["init", sb.work], { cwd: sb.work, env }));
+      expect(init.code, init.stderr).toBe(0);
+      seen.push({ where: "init's config file", text: readFileSync(initConfig(sb.work, env)!.file, "utf8") });
+      write(sb.work, "a.txt", "one\n");
+      const pushed = record(seen, "push", await run(["push", sb.work, "--json"], { env }));
+      expect(pushed.code, pushed.stderr).toBe(0);
+      expect(jsonLines(pushed.stdout)).toHaveLength(1);
+      expect(remoteFiles(sb.remote).get("a.txt")).toBe("one\n");
+
+      const w = await startWatch(sb, [], env);
+      write(sb.work, "b.txt", "two\n");
+      await waitFor("b.txt to land", () => remoteFiles(sb.remote).get("b.txt") === "two\n");
+      record(seen, "watch", await stop(w));
+
+      // Another pod restores; then a wrong token, a token from the env, a token in the URL.
+      const other = sandbox({ remote: "none" });
+      const env2 = { ...env, MIRRORSHADE_STATE_DIR: other.state };
+      const restored = record(seen, "restore", await run(["restore", other.work, "--json"], { env: env2 }));
+      expect(restored.code, restored.stderr).toBe(0);
+
+      writeFileSync(tokenFile, wrong + "\n");
+      write(sb.work, "c.txt", "three\n");
+      const refused = record(seen, "wrong token", await run(["push", sb.work, "--json"], { env }));
+      expect(refused.code, refused.stderr).toBe(3);
+
+      const { MIRRORSHADE_TOKEN_FILE: _, ...noFile } = env;
+      const viaEnv = record(
+        seen,
+        "env token",
+        await run(["push", sb.work, "--json"], { env: { ...noFile, MIRRORSHADE_TOKEN: token } }),
+      );
+      expect(viaEnv.code, viaEnv.stderr).toBe(0);
+
+      server.setToken(inUrl);
+      write(sb.work, "d.txt", "four\n");
+      const urlCreds = `http://someone:${inUrl}@127.0.0.1:${server.port}/remote.git`;
+      const viaUrl = record(
+        seen,
+        "URL token",
+        await run(["push", sb.work, "--remote", urlCreds, "--json"], { env: noFile }),
+      );
+      expect(viaUrl.code, viaUrl.stderr).toBe(0);
+      expect(remoteFiles(sb.remote).get("d.txt")).toBe("four\n");
+      const viaUrlWrongUser = record(
+        seen,
+        "URL token, refused",
+        await run(["push", sb.work, "--remote", urlCreds.replace(inUrl, wrong), "--json", "--retry-for", "0s"], {
+          env: noFile,
+        }),
+      );
+      expect(viaUrlWrongUser.code, viaUrlWrongUser.stderr).toBe(3);
+
+      sandboxFiles(seen, sb, other);
+      const argv = argvOf(seen, rec);
+      // The recorder saw the network commands: the scan of argv means something.
+      expect(argv.some((a) => a[0] === "git" && a.includes("push"))).toBe(true);
+      expect(argv.some((a) => a[0] === "git" && a.includes("ls-remote"))).toBe(true);
+      // Config never travels in argv: no `git -c …`, no header.
+      expect(argv.filter((a) => a.includes("-c") || a.some((x) => /extraheader|authorization/i.test(x)))).toEqual([]);
+
+      expectNoLeak(seen, {
+        token,
+        "wrong token": wrong,
+        "URL token": inUrl,
+        "Basic header of the token": basic("x-access-token", token),
+        "Basic header of the wrong token": basic("x-access-token", wrong),
+        "Basic header of the URL token": basic("someone", inUrl),
+      });
+    },
+  );
+
+  it.skipIf(needs(...SSHD))("ssh: a canary key appears in no output, log, file or child argv", async () => {
     const rec = argvRecorder();
-    const sb = sandbox();
-    const server = await startGitHttp({ root: sb.root, token });
-    const url = server.urlFor("remote.git");
-    const tokenFile = path.join(tempDir("ms-token-"), "token");
-    writeFileSync(tokenFile, token + "\n");
-    const env: NodeJS.ProcessEnv = {
-      ...sb.env,
-      PATH: `${rec.binDir}:${process.env.PATH}`,
-      MIRRORSHADE_REMOTE: url,
-      MIRRORSHADE_TOKEN_FILE: tokenFile,
-      MIRRORSHADE_LOG_LEVEL: "debug",
-    };
-    const seen: Seen = [];
-
-    // init writes its config file into the user config dir: the scan covers it.
-    const init = record(seen, "init", await run(["init", sb.work], { cwd: sb.work, env }));
-    expect(init.code, init.stderr).toBe(0);
-    seen.push({ where: "init's config file", text: readFileSync(initConfig(sb.work, env)!.file, "utf8") });
-    write(sb.work, "a.txt", "one\n");
-    const pushed = record(seen, "push", await run(["push", sb.work, "--json"], { env }));
-    expect(pushed.code, pushed.stderr).toBe(0);
-    expect(jsonLines(pushed.stdout)).toHaveLength(1);
-    expect(remoteFiles(sb.remote).get("a.txt")).toBe("one\n");
-
-    const w = await startWatch(sb, [], env);
-    write(sb.work, "b.txt", "two\n");
-    await waitFor("b.txt to land", () => remoteFiles(sb.remote).get("b.txt") === "two\n");
-    record(seen, "watch", await stop(w));
-
-    // Another pod restores; then a wrong token, a token from the env, a token in the URL.
-    const other = sandbox({ remote: "none" });
-    const env2 = { ...env, MIRRORSHADE_STATE_DIR: other.state };
-    const restored = record(seen, "restore", await run(["restore", other.work, "--json"], { env: env2 }));
-    expect(restored.code, restored.stderr).toBe(0);
-
-    writeFileSync(tokenFile, wrong + "\n");
-    write(sb.work, "c.txt", "three\n");
-    const refused = record(seen, "wrong token", await run(["push", sb.work, "--json"], { env }));
-    expect(refused.code, refused.stderr).toBe(3);
-
-    const { MIRRORSHADE_TOKEN_FILE: _, ...noFile } = env;
-    const viaEnv = record(
-      seen,
-      "env token",
-      await run(["push", sb.work, "--json"], { env: { ...noFile, MIRRORSHADE_TOKEN: token } }),
-    );
-    expect(viaEnv.code, viaEnv.stderr).toBe(0);
-
-    server.setToken(inUrl);
-    write(sb.work, "d.txt", "four\n");
-    const urlCreds = `http://someone:${inUrl}@127.0.0.1:${server.port}/remote.git`;
-    const viaUrl = record(
-      seen,
-      "URL token",
-      await run(["push", sb.work, "--remote", urlCreds, "--json"], { env: noFile }),
-    );
-    expect(viaUrl.code, viaUrl.stderr).toBe(0);
-    expect(remoteFiles(sb.remote).get("d.txt")).toBe("four\n");
-    const viaUrlWrongUser = record(
-      seen,
-      "URL token, refused",
-      await run(["push", sb.work, "--remote", urlCreds.replace(inUrl, wrong), "--json", "--retry-for", "0s"], {
-        env: noFile,
-      }),
-    );
-    expect(viaUrlWrongUser.code, viaUrlWrongUser.stderr).toBe(3);
-
-    stateFiles(seen, sb.state);
-    stateFiles(seen, other.state);
-    workFiles(seen, sb.work);
-    workFiles(seen, other.work);
-    const argv = argvOf(seen, rec);
-    // The recorder saw the network commands: the scan of argv means something.
-    expect(argv.some((a) => a[0] === "git" && a.includes("push"))).toBe(true);
-    expect(argv.some((a) => a[0] === "git" && a.includes("ls-remote"))).toBe(true);
-    // Config never travels in argv: no `git -c …`, no header.
-    expect(argv.filter((a) => a.includes("-c") || a.some((x) => /extraheader|authorization/i.test(x)))).toEqual([]);
-
-    expectNoLeak(seen, {
-      token,
-      "wrong token": wrong,
-      "URL token": inUrl,
-      "Basic header of the token": basic("x-access-token", token),
-      "Basic header of the wrong token": basic("x-access-token", wrong),
-      "Basic header of the URL token": basic("someone", inUrl),
-    });
-  });
-
-  it("ssh: a canary key appears in no output, log, file or child argv", async () => {
-    const keys = tempDir("ms-keys-");
-    const key = sshKeygen(keys, "canary");
-    const stranger = sshKeygen(keys, "stranger-canary");
-    const rec = argvRecorder();
-    const sshd = await startSshd({ authorizedKeys: [key.publicKey] });
-    const sb: Sandbox = sandbox();
-    const env: NodeJS.ProcessEnv = {
-      ...sb.env,
-      PATH: `${rec.binDir}:${process.env.PATH}`,
-      MIRRORSHADE_REMOTE: sshd.urlFor(sb.remote),
-      MIRRORSHADE_SSH_KEY_FILE: key.privateKeyPath,
-      MIRRORSHADE_SSH_KNOWN_HOSTS_FILE: sshd.knownHostsFile,
-      MIRRORSHADE_LOG_LEVEL: "debug",
-    };
+    const { sb, key, keysDir, ...remote } = await sshRemote({ keyName: "canary" });
+    const stranger = sshKeygen(keysDir, "stranger-canary");
+    const env = scanned(remote.env, rec);
     const seen: Seen = [];
 
     write(sb.work, "a.txt", "one\n");
@@ -215,10 +207,7 @@ describe("leak scan", () => {
     );
     expect(refused.code, refused.stderr).toBe(3);
 
-    stateFiles(seen, sb.state);
-    stateFiles(seen, other.state);
-    workFiles(seen, sb.work);
-    workFiles(seen, other.work);
+    sandboxFiles(seen, sb, other);
     const argv = argvOf(seen, rec);
     const sshCalls = argv.filter((a) => a[0] === "ssh");
     expect(sshCalls.length).toBeGreaterThan(0);

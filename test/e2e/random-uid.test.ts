@@ -8,11 +8,12 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { asUid, asUidUnavailable, traversable } from "../helpers/as-uid";
-import { writeFileAs } from "../helpers/credentials";
-import { startGitHttp } from "../helpers/githttp";
-import { sshKeygen, startSshd } from "../helpers/sshd";
-import { git, remoteFiles, run, sandbox, seedRemote, tempDir, write, type Sandbox } from "../helpers";
+import { asUid, asUidUnavailable, mirrorshadeVars, uidSandbox } from "../helpers/as-uid";
+import { secretFile } from "../helpers/credentials";
+import { needs } from "../helpers/needs";
+import { httpRemote, sshRemote } from "../helpers/remotes";
+import { SSHD } from "../helpers/sshd";
+import { git, remoteFiles, run, seedRemote, write } from "../helpers";
 
 /** Its own UID: the "nothing written elsewhere" scan looks for files this UID owns. */
 const UID = 1000650001;
@@ -57,77 +58,51 @@ function strayFiles(allowed: string[]): string[] {
     .filter((p) => !allowed.some((a) => p === a || p.startsWith(a + path.sep)));
 }
 
-/** A sandbox whose work dir and state dir belong to the UID (the rest stays root's). */
-function uidSandbox(): Sandbox {
-  const sb = sandbox();
-  traversable(sb.work);
-  execFileSync("chown", [`${UID}:0`, sb.work]);
-  execFileSync("install", ["-d", "-m", "0700", "-o", String(UID), "-g", "0", sb.state]);
-  return sb;
-}
-
 describe.skipIf(asUidUnavailable())(`a random uid (${UID}) with no passwd entry and HOME=/`, () => {
   it("the uid really has no passwd entry", () => {
     expect(hasPasswdEntry(UID)).toBe(false);
   });
 
-  it("restore and save over ssh (nss_wrapper gives ssh its passwd entry)", async () => {
-    const home = homeState();
-    const u = asUid(UID);
-    const keys = tempDir("ms-keys-");
-    const key = sshKeygen(keys, "client");
-    const sshd = await startSshd({ authorizedKeys: [key.publicKey] });
-    const sb = uidSandbox();
-    seedRemote(sb.remote, { "seed.txt": "from the remote\n" });
-    // The Secret: root-owned, 0440, read through group 0.
-    const secret = tempDir("ms-secret-");
-    traversable(secret);
-    const keyFile = writeFileAs(path.join(secret, "ssh-privatekey"), readFileSync(key.privateKeyPath, "utf8"), 0o440);
-    const command = u.command({
-      MIRRORSHADE_REMOTE: sshd.urlFor(sb.remote),
-      MIRRORSHADE_STATE_DIR: sb.state,
-      MIRRORSHADE_SSH_KEY_FILE: keyFile,
-      MIRRORSHADE_SSH_KNOWN_HOSTS_FILE: sshd.knownHostsFile,
-      MIRRORSHADE_LOG_FORMAT: "json",
-    });
+  it.skipIf(needs(...SSHD, "libnss-wrapper"))(
+    "restore and save over ssh (nss_wrapper gives ssh its passwd entry)",
+    async () => {
+      const home = homeState();
+      const u = asUid(UID);
+      const { sb, sshd, key, env } = await sshRemote({ sb: uidSandbox(UID) });
+      seedRemote(sb.remote, { "seed.txt": "from the remote\n" });
+      // The Secret: root-owned, 0440, read through group 0.
+      const keyFile = secretFile("ssh-privatekey", readFileSync(key.privateKeyPath, "utf8"));
+      const command = u.command({ ...mirrorshadeVars(env), MIRRORSHADE_SSH_KEY_FILE: keyFile });
 
-    const restored = await run(["restore", sb.work], { command });
-    expect(restored.code, restored.stderr).toBe(0);
-    expect(readFileSync(path.join(sb.work, "seed.txt"), "utf8")).toBe("from the remote\n");
-    expect(statSync(path.join(sb.work, "seed.txt")).uid).toBe(UID);
+      const restored = await run(["restore", sb.work], { command });
+      expect(restored.code, restored.stderr).toBe(0);
+      expect(readFileSync(path.join(sb.work, "seed.txt"), "utf8")).toBe("from the remote\n");
+      expect(statSync(path.join(sb.work, "seed.txt")).uid).toBe(UID);
 
-    write(sb.work, "notebook.ipynb", '{"cells": []}\n');
-    const saved = await run(["push", sb.work], { command });
-    expect(saved.code, saved.stderr).toBe(0);
-    expect(remoteFiles(sb.remote).get("notebook.ipynb")).toBe('{"cells": []}\n');
-    expect(remoteFiles(sb.remote).get("seed.txt")).toBe("from the remote\n");
-    // Committed under a usable identity although the uid has no name.
-    expect(git(sb.remote, "log", "-1", "--format=%an <%ae>", "main").trim()).toMatch(/^\S.* <\S+@\S+>$/);
-    // ssh got its passwd entry from a file in the state dir, not from /etc/passwd.
-    expect(readFileSync(path.join(sb.state, "passwd"), "utf8")).toMatch(new RegExp(`^[^:\\n]+:x:${UID}:`, "m"));
-    expect(sshd.log()).toMatch(/Accepted publickey for root/);
+      write(sb.work, "notebook.ipynb", '{"cells": []}\n');
+      const saved = await run(["push", sb.work], { command });
+      expect(saved.code, saved.stderr).toBe(0);
+      expect(remoteFiles(sb.remote).get("notebook.ipynb")).toBe('{"cells": []}\n');
+      expect(remoteFiles(sb.remote).get("seed.txt")).toBe("from the remote\n");
+      // Committed under a usable identity although the uid has no name.
+      expect(git(sb.remote, "log", "-1", "--format=%an <%ae>", "main").trim()).toMatch(/^\S.* <\S+@\S+>$/);
+      // ssh got its passwd entry from a file in the state dir, not from /etc/passwd.
+      expect(readFileSync(path.join(sb.state, "passwd"), "utf8")).toMatch(new RegExp(`^[^:\\n]+:x:${UID}:`, "m"));
+      expect(sshd.log()).toMatch(/Accepted publickey for root/);
 
-    expect(homeState()).toEqual(home);
-    expect(strayFiles([sb.work, sb.state])).toEqual([]);
-  });
+      expect(homeState()).toEqual(home);
+      expect(strayFiles([sb.work, sb.state])).toEqual([]);
+    },
+  );
 
   it("restore and save over https with a token file", async () => {
     const home = homeState();
     const u = asUid(UID);
-    const sb = uidSandbox();
-    seedRemote(sb.remote, { "seed.txt": "from the remote\n" });
     const token = "tok_random_uid_8f2e4d";
-    const server = await startGitHttp({ root: sb.root, token });
-    const secret = tempDir("ms-secret-");
-    traversable(secret);
-    const tokenFile = path.join(secret, "token");
-    writeFileAs(tokenFile, token + "\n", 0o440);
-    const command = u.command({
-      MIRRORSHADE_REMOTE: server.urlFor("remote.git"),
-      MIRRORSHADE_STATE_DIR: sb.state,
-      MIRRORSHADE_TOKEN_FILE: tokenFile,
-      MIRRORSHADE_LOG_FORMAT: "json",
-    });
+    const { sb, server, env } = await httpRemote({ sb: uidSandbox(UID), token });
+    seedRemote(sb.remote, { "seed.txt": "from the remote\n" });
+    const tokenFile = secretFile("token", token + "\n");
+    const command = u.command({ ...mirrorshadeVars(env), MIRRORSHADE_TOKEN_FILE: tokenFile });
 
     const restored = await run(["restore", sb.work], { command });
     expect(restored.code, restored.stderr).toBe(0);

@@ -9,26 +9,13 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { argvRecorder } from "../helpers/argv-recorder";
 import { basicAuthHeader, startGitHttp } from "../helpers/githttp";
-import { cleanEnv, git, isAlive, remoteFiles, tempDir, waitFor, write } from "../helpers";
-import { sshCommand, sshKeygen, startSshd } from "../helpers/sshd";
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { cleanEnv, exec, git, isAlive, remoteFiles, tempDir, waitFor, write, type RunResult } from "../helpers";
+import { needs } from "../helpers/needs";
+import { SSHD, sshCommand, sshKeygen, startSshd } from "../helpers/sshd";
 
 /** Async on purpose: the http server runs in this process, a sync spawn would deadlock it. */
-function runIn(cwd: string, env: NodeJS.ProcessEnv, cmd: string, ...args: string[]): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d) => (stdout += d));
-    p.stderr.on("data", (d) => (stderr += d));
-    p.on("error", reject);
-    p.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+function runIn(cwd: string, env: NodeJS.ProcessEnv, cmd: string, ...args: string[]): Promise<RunResult> {
+  return exec(cmd, args, { cwd, env });
 }
 
 /** The runner's env for git, without its global config (credential helpers, url rewrites) and never prompting. */
@@ -63,7 +50,7 @@ function pgrep(pattern: string): string[] {
   }
 }
 
-describe("startSshd", () => {
+describe.skipIf(needs(...SSHD))("startSshd", () => {
   it("serves clone and push for an authorized key, and refuses a wrong host key or an unknown key", async () => {
     const root = tempDir();
     const key = sshKeygen(root, "client");
@@ -119,7 +106,7 @@ describe("startSshd", () => {
     expect(sshd.log()).toMatch(/Accepted publickey for root/);
   });
 
-  it("stop() leaves no sshd behind, not even a session in progress", async () => {
+  it.skipIf(needs("procps"))("stop() leaves no sshd behind, not even a session in progress", async () => {
     const root = tempDir();
     const key = sshKeygen(root, "client");
     const sshd = await startSshd({ authorizedKeys: [key.publicKey] });
@@ -360,39 +347,44 @@ describe("startGitHttp", () => {
 });
 
 describe("argvRecorder", () => {
-  it("records git and ssh invocations, arguments verbatim, and execs the real binaries", async () => {
-    const rec = argvRecorder();
-    const env = { ...gitEnv(), PATH: `${rec.binDir}:${process.env.PATH}` };
+  it.skipIf(needs(...SSHD))(
+    "records git and ssh invocations, arguments verbatim, and execs the real binaries",
+    async () => {
+      const rec = argvRecorder();
+      const env = { ...gitEnv(), PATH: `${rec.binDir}:${process.env.PATH}` };
 
-    const version = await runIn(rec.binDir, env, "git", "--version");
-    expect(version.stdout).toMatch(/^git version /);
-    const odd = await runIn(rec.binDir, env, "git", "-c", "x.y=a b\nc 'd' \"e\" $f", "-c", "x.z=", "--version");
-    expect(odd.code, odd.stderr).toBe(0);
+      const version = await runIn(rec.binDir, env, "git", "--version");
+      expect(version.stdout).toMatch(/^git version /);
+      const odd = await runIn(rec.binDir, env, "git", "-c", "x.y=a b\nc 'd' \"e\" $f", "-c", "x.z=", "--version");
+      expect(odd.code, odd.stderr).toBe(0);
 
-    const root = tempDir();
-    const key = sshKeygen(root, "client");
-    const sshd = await startSshd({ authorizedKeys: [key.publicKey] });
-    const bare = bareRepo(root);
-    const ls = await runIn(
-      root,
-      { ...env, GIT_SSH_COMMAND: sshCommand(key.privateKeyPath, sshd.knownHostsFile) },
-      "git",
-      "ls-remote",
-      sshd.urlFor(bare),
-    );
-    expect(ls.code, ls.stderr).toBe(0);
+      const root = tempDir();
+      const key = sshKeygen(root, "client");
+      const sshd = await startSshd({ authorizedKeys: [key.publicKey] });
+      const bare = bareRepo(root);
+      const ls = await runIn(
+        root,
+        { ...env, GIT_SSH_COMMAND: sshCommand(key.privateKeyPath, sshd.knownHostsFile) },
+        "git",
+        "ls-remote",
+        sshd.urlFor(bare),
+      );
+      expect(ls.code, ls.stderr).toBe(0);
 
-    const entries = rec.entries();
-    expect(entries[0]).toEqual(["git", "--version"]);
-    expect(entries[1]).toEqual(["git", "-c", "x.y=a b\nc 'd' \"e\" $f", "-c", "x.z=", "--version"]);
-    expect(entries[2]).toEqual(["git", "ls-remote", sshd.urlFor(bare)]);
-    const ssh = entries.find((e) => e[0] === "ssh");
-    expect(ssh).toBeDefined();
-    expect(ssh).toEqual(expect.arrayContaining(["-i", key.privateKeyPath, "-p", String(sshd.port), "root@127.0.0.1"]));
-    expect(ssh!.at(-1)).toBe(`git-upload-pack '${bare}'`);
-  });
+      const entries = rec.entries();
+      expect(entries[0]).toEqual(["git", "--version"]);
+      expect(entries[1]).toEqual(["git", "-c", "x.y=a b\nc 'd' \"e\" $f", "-c", "x.z=", "--version"]);
+      expect(entries[2]).toEqual(["git", "ls-remote", sshd.urlFor(bare)]);
+      const ssh = entries.find((e) => e[0] === "ssh");
+      expect(ssh).toBeDefined();
+      expect(ssh).toEqual(
+        expect.arrayContaining(["-i", key.privateKeyPath, "-p", String(sshd.port), "root@127.0.0.1"]),
+      );
+      expect(ssh!.at(-1)).toBe(`git-upload-pack '${bare}'`);
+    },
+  );
 
-  it("works for a process running as another UID", () => {
+  it.skipIf(needs("root", "util-linux"))("works for a process running as another UID", () => {
     const rec = argvRecorder({ commands: ["git"] });
     const out = execFileSync(
       "setpriv",

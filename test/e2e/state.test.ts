@@ -9,8 +9,20 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { asUid, asUidUnavailable, traversable } from "../helpers/as-uid";
-import { expectCleanError, jsonLogs } from "../helpers/credentials";
-import { commitCount, remoteFiles, run, sandbox, start, startWatch, stop, tempDir, waitFor, write } from "../helpers";
+import { expectCleanError } from "../helpers/credentials";
+import {
+  commitCount,
+  jsonLogs,
+  remoteFiles,
+  run,
+  sandbox,
+  start,
+  startWatch,
+  stop,
+  tempDir,
+  waitFor,
+  write,
+} from "../helpers";
 
 const OTHER_UID = 1000650000;
 

@@ -12,6 +12,7 @@ import {
   defer,
   git,
   isAlive,
+  killAll,
   processTree,
   remoteFiles,
   remotePaths,
@@ -20,6 +21,9 @@ import {
   stop,
   waitFor,
   write,
+  writeSaved,
+  type RunResult,
+  type Running,
   type Sandbox,
 } from "../helpers";
 
@@ -53,52 +57,63 @@ exit 0
     release();
     // Before the sandbox goes: hooks still polling would never see the release file.
     await waitFor("held pushes to end", () => held().every((pid) => !isAlive(pid)), 5_000).catch(() => {
-      for (const pid of held()) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+      killAll(held());
     });
   });
   return { held, release };
 }
 
+/** A watch whose first push (of a.txt) is held in the remote's hook: the moment to kill it. */
+async function midPush(): Promise<{ sb: Sandbox; hook: ReturnType<typeof holdPushes>; w1: Running }> {
+  const sb = sandbox();
+  const hook = holdPushes(sb);
+  const w1 = await startWatch(sb);
+  write(sb.work, "a.txt", "precious\n");
+  await waitFor("the push to reach the remote's hook", () => hook.held().length === 1);
+  return { sb, hook, w1 };
+}
+
+/** Restart the watch after the kill, let both pushes through, wait for a.txt; then stop it. */
+async function restartAndRelease(sb: Sandbox, hook: ReturnType<typeof holdPushes>): Promise<RunResult> {
+  const w2 = await startWatch(sb);
+  await waitFor("the restarted watch to push", () => hook.held().length === 2);
+  hook.release();
+  await waitFor("a.txt at the remote", () => remoteFiles(sb.remote).get("a.txt") === "precious\n");
+  return stop(w2);
+}
+
+/** 25 files under data/ and keep.txt, saved: a work dir to empty. */
+async function twentySixSaved(sb: Sandbox): Promise<void> {
+  for (let i = 0; i < 25; i++) write(sb.work, `data/f${i}.txt`, `${i}\n`);
+  write(sb.work, "keep.txt", "keep\n");
+  await waitFor("26 files at the remote", () => remotePaths(sb.remote).length === 26);
+}
+
 describe("watch under faults", () => {
   it("loses nothing when killed -9 in the middle of a push (its push lives on)", async () => {
-    const sb = sandbox();
-    const hook = holdPushes(sb);
-    const w1 = await startWatch(sb);
-    write(sb.work, "a.txt", "precious\n");
-    await waitFor("the push to reach the remote's hook", () => hook.held().length === 1);
+    const { sb, hook, w1 } = await midPush();
     w1.proc.kill("SIGKILL");
     expect((await w1.exited).signal).toBe("SIGKILL");
     expect(commitCount(sb.remote)).toBe(0);
 
     // The orphaned push still waits in the hook; the restarted watch pushes too.
-    const w2 = await startWatch(sb);
-    await waitFor("the restarted watch to push", () => hook.held().length === 2);
-    hook.release();
-    await waitFor("a.txt at the remote", () => remoteFiles(sb.remote).get("a.txt") === "precious\n");
-    const r = await stop(w2);
+    const r = await restartAndRelease(sb, hook);
     expect(r.code, r.stderr).toBe(0);
     // The commit made before the kill, pushed once: no duplicate.
     expect(commitCount(sb.remote)).toBe(1);
   });
 
   it("loses nothing when its whole process tree is killed -9 mid-push (a container's death)", async () => {
-    const sb = sandbox();
-    const hook = holdPushes(sb);
-    const w1 = await startWatch(sb);
-    write(sb.work, "a.txt", "precious\n");
-    await waitFor("the push to reach the remote's hook", () => hook.held().length === 1);
+    const { sb, hook, w1 } = await midPush();
     const tree = processTree(w1.proc.pid!);
     expect(tree).toContain(hook.held()[0]);
-    for (const pid of tree) process.kill(pid, "SIGKILL");
+    // The tree changes as it is killed: the hook's `sleep`s come and go.
+    killAll(tree);
     await w1.exited;
     await waitFor("the killed tree to be gone", () => tree.every((pid) => !isAlive(pid)), 5_000);
     expect(commitCount(sb.remote)).toBe(0);
 
-    const w2 = await startWatch(sb);
-    await waitFor("the restarted watch to push", () => hook.held().length === 2);
-    hook.release();
-    await waitFor("a.txt at the remote", () => remoteFiles(sb.remote).get("a.txt") === "precious\n");
-    const r = await stop(w2);
+    const r = await restartAndRelease(sb, hook);
     expect(r.code, r.stderr).toBe(0);
     expect(commitCount(sb.remote)).toBe(1);
   });
@@ -121,12 +136,10 @@ describe("watch under faults", () => {
   it("recovers from an index.lock left by a git that died mid-save (e.g. SIGBUS on a truncated notebook)", async () => {
     const sb = sandbox();
     const w = await startWatch(sb);
-    write(sb.work, "first.txt", "1\n");
-    await waitFor("first.txt at the remote", () => remoteFiles(sb.remote).has("first.txt"));
+    await writeSaved(sb, "first.txt", "1\n");
     // What a git killed while holding the index lock leaves behind.
     writeFileSync(path.join(sb.state, "git", "index.lock"), "");
-    write(sb.work, "second.txt", "2\n");
-    await waitFor("second.txt at the remote", () => remoteFiles(sb.remote).get("second.txt") === "2\n");
+    await writeSaved(sb, "second.txt", "2\n");
     await w.waitForLog("the stale lock warning", (l) => /index\.lock/.test(String(l.msg)));
     const r = await stop(w);
     expect(r.code, r.stderr).toBe(0);
@@ -135,9 +148,7 @@ describe("watch under faults", () => {
   it("refuses to save the deletion of most files (an emptied or unmounted work dir)", async () => {
     const sb = sandbox();
     const w = await startWatch(sb);
-    for (let i = 0; i < 25; i++) write(sb.work, `data/f${i}.txt`, `${i}\n`);
-    write(sb.work, "keep.txt", "keep\n");
-    await waitFor("26 files at the remote", () => remotePaths(sb.remote).length === 26);
+    await twentySixSaved(sb);
     const before = commitCount(sb.remote);
 
     rmSync(path.join(sb.work, "data"), { recursive: true });
@@ -148,8 +159,7 @@ describe("watch under faults", () => {
     );
     expect(String(refusal.hint)).toMatch(/--allow-mass-delete/);
     // A later change still saves, without the refused deletions.
-    write(sb.work, "after.txt", "after\n");
-    await waitFor("after.txt at the remote", () => remoteFiles(sb.remote).has("after.txt"));
+    await writeSaved(sb, "after.txt", "after\n");
     expect(remotePaths(sb.remote).filter((p) => p.startsWith("data/"))).toHaveLength(25);
     expect(commitCount(sb.remote)).toBe(before + 1);
     // Shutdown does not sneak the deletion in either.
@@ -160,9 +170,7 @@ describe("watch under faults", () => {
   it("saves a mass deletion with --allow-mass-delete", async () => {
     const sb = sandbox();
     const w = await startWatch(sb, ["--allow-mass-delete"]);
-    for (let i = 0; i < 25; i++) write(sb.work, `data/f${i}.txt`, `${i}\n`);
-    write(sb.work, "keep.txt", "keep\n");
-    await waitFor("26 files at the remote", () => remotePaths(sb.remote).length === 26);
+    await twentySixSaved(sb);
 
     rmSync(path.join(sb.work, "data"), { recursive: true });
     await waitFor("the deletion at the remote", () => {
@@ -177,8 +185,7 @@ describe("watch under faults", () => {
     const sb = sandbox();
     const w = await startWatch(sb);
     // First a save, so that nothing is pending (no start-up rescan) when the signal comes.
-    write(sb.work, "first.txt", "1\n");
-    await waitFor("first.txt at the remote", () => remoteFiles(sb.remote).has("first.txt"));
+    await writeSaved(sb, "first.txt", "1\n");
     // The signal arrives before the watcher reports these writes (it batches its events).
     for (let i = 0; i < 100; i++) write(sb.work, `last${i}.txt`, `last words ${i}\n`);
     const r = await stop(w);
@@ -220,16 +227,14 @@ describe("watch under faults", () => {
   it("does not save what it took in from another writer (no save loop after integration)", async () => {
     const sb = sandbox();
     const w = await startWatch(sb);
-    write(sb.work, "a.txt", "a\n");
-    await waitFor("a.txt at the remote", () => remoteFiles(sb.remote).has("a.txt"));
+    await writeSaved(sb, "a.txt", "a\n");
     // Another writer (a laptop) pushes meanwhile; our next push is rejected and integrates it.
     commitAndPush(cloneRemote(sb.remote), { "theirs.txt": "theirs\n" });
     write(sb.work, "c.txt", "c\n");
     await waitFor("theirs.txt written here", () => existsSync(path.join(sb.work, "theirs.txt")), 15_000);
     await waitFor("c.txt at the remote", () => remoteFiles(sb.remote).has("c.txt"));
     const after = commitCount(sb.remote); // a, theirs, c, and the merge
-    write(sb.work, "d.txt", "d\n");
-    await waitFor("d.txt at the remote", () => remoteFiles(sb.remote).has("d.txt"));
+    await writeSaved(sb, "d.txt", "d\n");
     expect(commitCount(sb.remote)).toBe(after + 1);
     expect(git(sb.remote, "show", "--name-only", "--format=", "main").trim()).toBe("d.txt");
     // No empty commit anywhere (a save of what integration wrote would be one).

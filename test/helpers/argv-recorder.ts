@@ -24,7 +24,7 @@ export interface ArgvRecorder {
   logFile: string;
   /** Every recorded invocation in order: `[command name, ...args]`, e.g. `["git", "--version"]`. */
   entries(): string[][];
-  /** The real binary each wrapper execs, by command name. */
+  /** The real binary each wrapper execs, by command name (a command not installed has none). */
   real: Record<string, string>;
 }
 
@@ -32,7 +32,7 @@ const MARKER = "# mirrorshade test argv recorder";
 
 /**
  * Wrappers for `commands` (default git and ssh), bound to the real binaries found on the
- * current PATH (skipping other recorders' wrappers).
+ * current PATH (skipping other recorders' wrappers and commands that are not installed).
  */
 export function argvRecorder(opts: { commands?: string[] } = {}): ArgvRecorder {
   const commands = opts.commands ?? ["git", "ssh"];
@@ -43,9 +43,12 @@ export function argvRecorder(opts: { commands?: string[] } = {}): ArgvRecorder {
   chmodSync(logFile, 0o666);
   // Absolute: the process under test may have a PATH without /usr/bin.
   const flock = which("flock");
+  if (!flock) throw new Error("argvRecorder: flock not found on PATH (util-linux)");
   const real: Record<string, string> = {};
   for (const name of commands) {
     const target = which(name);
+    // Not installed (ssh on a machine without openssh-client): nothing can run it, nothing to record.
+    if (!target) continue;
     real[name] = target;
     const wrapper = path.join(binDir, name);
     // Record: "<argc>\0<name>\0<arg1>\0…<argN>\0" (args cannot hold NUL; any other byte is safe).
@@ -98,8 +101,8 @@ function isWrapper(file: string): boolean {
   }
 }
 
-/** The absolute path of `name` on PATH, not one of our wrappers. */
-function which(name: string): string {
+/** The absolute path of `name` on PATH, not one of our wrappers; undefined when there is none. */
+function which(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, name);
@@ -112,7 +115,7 @@ function which(name: string): string {
       // not here
     }
   }
-  throw new Error(`argvRecorder: ${name} not found on PATH`);
+  return undefined;
 }
 
 function sh(s: string): string {

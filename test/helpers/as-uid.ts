@@ -5,11 +5,11 @@
  * has no `node_modules/.bin` on PATH: the bundle and the project's Node are copied to a
  * world-readable temp dir and Node is called by absolute path.
  */
-import { execFileSync } from "node:child_process";
 import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, readdirSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ROOT, cliCommand, tempDir } from "./index";
+import { ROOT, cliCommand, sandbox, tempDir, type Sandbox } from "./index";
+import { needs } from "./needs";
 
 export interface AsUid {
   uid: number;
@@ -27,12 +27,8 @@ export interface AsUid {
 
 /** Why a test cannot run as another UID here (not root, no setpriv, a custom CLI), or undefined when it can. */
 export function asUidUnavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return "not root: cannot switch uid";
-  try {
-    execFileSync("sh", ["-c", "command -v setpriv"], { stdio: "pipe" });
-  } catch {
-    return "setpriv is not installed: cannot run as another uid";
-  }
+  const missing = needs("root", "util-linux");
+  if (missing) return missing;
   const [, ...pre] = cliCommand();
   // The bundle on Node, or a single binary (MIRRORSHADE_CLI=dist/mirrorshade): both can be copied.
   if (pre.length > 1 || (process.env.MIRRORSHADE_CLI && pre.length !== 0))
@@ -73,13 +69,35 @@ export function asUid(uid: number): AsUid {
         ...(bundle ? [bundle] : []),
       ];
     },
-    own(dir, mode = 0o700) {
-      mkdirSync(dir, { recursive: true });
-      chownSync(dir, uid, 0);
-      chmodSync(dir, mode);
-      return dir;
-    },
+    own: (dir, mode) => ownBy(uid, dir, mode),
   };
+}
+
+/** Make `dir` (created if missing) owned by `uid`, group 0, with `mode`. */
+export function ownBy(uid: number, dir: string, mode = 0o700): string {
+  mkdirSync(dir, { recursive: true });
+  chownSync(dir, uid, 0);
+  chmodSync(dir, mode);
+  return dir;
+}
+
+/**
+ * A sandbox for a pod running as `uid`: the work dir (group-writable, as with fsGroup) and the
+ * private state dir are the uid's, reachable through their parents; the remote stays root's.
+ */
+export function uidSandbox(uid: number): Sandbox {
+  const sb = sandbox();
+  traversable(sb.work);
+  ownBy(uid, sb.work, 0o775);
+  ownBy(uid, sb.state, 0o700);
+  return sb;
+}
+
+/** The MIRRORSHADE_* variables of an env (what a pod spec sets): the `vars` for command(). */
+export function mirrorshadeVars(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[0].startsWith("MIRRORSHADE_") && e[1] !== undefined),
+  );
 }
 
 /** Let any UID traverse `dir` and each of its parents below the temp dir (mode 0755). */

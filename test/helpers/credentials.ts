@@ -1,6 +1,7 @@
 /**
  * Helpers for the credential tests: the shape of a clean CLI error, a Kubernetes Secret
- * volume on disk (the `..data` symlink layout, rotated atomically), and file scans.
+ * volume on disk (the `..data` symlink layout, rotated atomically) or one of its files, and
+ * file scans.
  */
 import {
   chmodSync,
@@ -15,6 +16,7 @@ import {
 } from "node:fs";
 import path from "node:path";
 import { expect } from "vitest";
+import { traversable } from "./as-uid";
 import { reportedError, tempDir, type RunResult } from "./index";
 
 /** Exit `code`, one line starting with "mirrorshade:" (a hint may follow), no stack trace; returns that line. */
@@ -32,20 +34,6 @@ export function expectCleanError(r: RunResult, code: number, mention?: RegExp): 
   return lines[0]!;
 }
 
-/** The JSON log lines of a finished run. */
-export function jsonLogs(stderr: string): Record<string, unknown>[] {
-  return stderr
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => {
-      try {
-        return JSON.parse(l) as Record<string, unknown>;
-      } catch {
-        return {};
-      }
-    });
-}
-
 export interface SecretMount {
   /** The volume's mount point. */
   dir: string;
@@ -56,7 +44,7 @@ export interface SecretMount {
 }
 
 export interface SecretMountOptions {
-  /** defaultMode (default 0644). */
+  /** defaultMode (default 0644 for secretMount, 0440 for secretFile). */
   mode?: number;
   /** Owner of the files (default root:root). */
   uid?: number;
@@ -98,6 +86,16 @@ export function secretMount(files: Record<string, string>, opts: SecretMountOpti
   };
   rotate(files);
   return { dir, path: (key) => path.join(dir, key), rotate };
+}
+
+/**
+ * One key of a Secret as a file (`dir/<key>`, without the `..data` layout): root:root 0440 by
+ * default, read through group 0, in a dir any UID can traverse. Returns its path.
+ */
+export function secretFile(key: string, content: string, opts: SecretMountOptions = {}): string {
+  const dir = tempDir("ms-secret-");
+  traversable(dir);
+  return writeFileAs(path.join(dir, key), content, opts.mode ?? 0o440, opts.uid ?? 0, opts.gid ?? 0);
 }
 
 /** Write a file with exactly this mode and owner. */

@@ -5,6 +5,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach } from "vitest";
@@ -188,6 +189,12 @@ export function write(dir: string, rel: string, content: string): void {
   writeFileSync(p, content);
 }
 
+/** Write `rel` in the sandbox's work dir and wait until the remote has it with that content: a watch saved it. */
+export async function writeSaved(sb: Sandbox, rel: string, content: string): Promise<void> {
+  write(sb.work, rel, content);
+  await waitFor(`${rel} at the remote`, () => remoteFiles(sb.remote).get(rel) === content);
+}
+
 export async function waitFor<T>(
   what: string,
   fn: () => T | undefined | false | Promise<T | undefined | false>,
@@ -267,17 +274,7 @@ export function start(args: string[], opts: RunOptions = {}): Running {
       await exited;
     }
   });
-  const logs = () =>
-    err
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => {
-        try {
-          return JSON.parse(l) as Record<string, unknown>;
-        } catch {
-          return {};
-        }
-      });
+  const logs = () => jsonLogs(err);
   return {
     proc,
     stdout: () => out,
@@ -288,16 +285,78 @@ export function start(args: string[], opts: RunOptions = {}): Running {
   };
 }
 
+/** The JSON log lines in a process's stderr (other lines skipped). */
+export function jsonLogs(stderr: string): Record<string, unknown>[] {
+  return stderr
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return {};
+      }
+    });
+}
+
 /** Start `watch` and wait until it watches. */
 export async function startWatch(sb: Sandbox, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Running> {
-  const w = start(["watch", sb.work, "--debounce", "200ms", ...extra], { env: { ...sb.env, ...env } });
+  return waitForStart(start(["watch", sb.work, "--debounce", "200ms", ...extra], { env: { ...sb.env, ...env } }));
+}
+
+/** Wait for the log line `match` finds (default: "watching …"); fail at once if the process exits first. */
+export async function waitForStart(
+  w: Running,
+  what = "watch to start",
+  match: (line: Record<string, unknown>) => boolean = (l) => String(l.msg).startsWith("watching "),
+): Promise<Running> {
   await Promise.race([
-    w.waitForLog("watch to start", (l) => String(l.msg).startsWith("watching ")),
+    w.waitForLog(what, match),
     w.exited.then((r) => {
       throw new Error(`watch exited early (${r.code}): ${r.stderr}`);
     }),
   ]);
   return w;
+}
+
+/**
+ * Run any command to completion: its exit, never a throw on a non-zero one (a spawn error
+ * rejects). Async, so servers running in this process (startGitHttp) keep answering.
+ */
+export function exec(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (d) => (stdout += d));
+    p.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
+    p.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    p.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** A port of 127.0.0.1 that was free a moment ago (a caller that binds later may lose it, and retries). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /** Send `signal` (SIGTERM: the pod's stop) and wait for the process to exit. */
@@ -326,6 +385,17 @@ export function processTree(pid: number): number[] {
   const tree = [pid];
   for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]!) ?? []));
   return tree;
+}
+
+/** Send `signal` to each pid; one that exited meanwhile (a hook's `sleep`) is no error. */
+export function killAll(pids: number[], signal: NodeJS.Signals = "SIGKILL"): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+    }
+  }
 }
 
 /** Is this pid still running (a zombie counts as gone)? */

@@ -1,17 +1,17 @@
 /**
- * A real pseudo-terminal for tests: `script` (util-linux) runs an interactive bash on a new
+ * A real pseudo-terminal for tests: `script` (util-linux; bsdutils on Debian) runs an interactive bash on a new
  * pty with job control, the way a person's terminal runs a command. What the terminal
  * shows is read back; keys (Ctrl-C is "\x03") are typed into it.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { cliCommand, defer, tempDir, waitFor } from "./index";
+import { needs } from "./needs";
 
 /** Why pty tests cannot run here, or undefined when they can. */
 export function ptyMissing(): string | undefined {
-  const probe = spawnSync("script", ["-qec", "true", "/dev/null"], { stdio: "ignore" });
-  return probe.status === 0 ? undefined : "`script` (util-linux) is not installed: no pseudo-terminal for tests";
+  return needs("bsdutils");
 }
 
 /**

@@ -10,9 +10,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, closeSync, copyFileSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
-import { defer, isAlive, processTree, tempDir } from "./index";
+import { defer, freePort, isAlive, processTree, tempDir } from "./index";
+import { lacking, type Need } from "./needs";
 
 export interface KeyPair {
   /** Mode 0600, owned by the test runner (root): copy it for a process running as another UID. */
@@ -63,8 +63,17 @@ export interface SshdOptions {
   startTimeoutMs?: number;
 }
 
+/**
+ * What startSshd and its clients need: sshd, ssh and ssh-keygen, and root with util-linux for
+ * the private mount namespace. Tests skip with `describe.skipIf(needs(...SSHD))`.
+ */
+export const SSHD: Need[] = ["root", "openssh-server", "openssh-client", "util-linux"];
+
 /** Start sshd on a free port of 127.0.0.1 and wait until it listens; it is stopped after the test. */
 export async function startSshd(opts: SshdOptions): Promise<Sshd> {
+  const missing = lacking(...SSHD);
+  // Say so, rather than "sshd exited with 127" for a test that forgot needs(...SSHD).
+  if (missing) throw new Error(`startSshd: ${missing}; skip the test with needs(...SSHD)`);
   const dir = tempDir("ms-sshd-");
   chmodSync(dir, 0o755); // knownHostsFile, for a client running as another UID (secrets inside stay 0600)
   const hostKey = path.join(dir, "ssh_host_ed25519_key");
@@ -241,19 +250,6 @@ async function killTree(pid: number, exited: Promise<void>): Promise<void> {
     if (Date.now() > deadline) throw new Error(`sshd processes still alive after SIGKILL: ${tree.filter(isAlive)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-/** A port that was free a moment ago (the caller retries if it is taken meanwhile). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function tail(file: string, lines = 20): string {

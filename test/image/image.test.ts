@@ -10,15 +10,15 @@
  * Storage: a temp dir, removed at the end with everything podman left on the host; set
  * MIRRORSHADE_PODMAN_DIR to build into (and keep) a dir of your own instead.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectCleanError, secretMount } from "../helpers/credentials";
-import { startSshd, sshKeygen } from "../helpers/sshd";
-import { ROOT, defer, git, remoteFiles, seedRemote, tempDir, waitFor, write, type RunResult } from "../helpers";
+import { needs } from "../helpers/needs";
+import { SSHD, startSshd, sshKeygen } from "../helpers/sshd";
+import { ROOT, defer, exec, freePort, git, remoteFiles, seedRemote, tempDir, waitFor, write } from "../helpers";
 
 const UID = 1000650000;
 const IMAGE = process.env.MIRRORSHADE_IMAGE ?? "localhost/mirrorshade:test";
@@ -27,18 +27,9 @@ const HOST_DIRS = ["/run/libpod", "/run/containers", "/var/lib/containers/cache"
 const RUN_FLAGS = ["--runtime", "runc", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"];
 const AS_OPENSHIFT = ["--user", `${UID}:0`, "--passwd=false"];
 
-/** Why podman cannot run here at all (the only reason to skip), or undefined. */
-function podmanUnavailable(): string | undefined {
-  if (process.platform !== "linux") return "podman tests need Linux";
-  if (process.getuid?.() !== 0) return "not root: these tests use rootful podman (vfs storage, runc)";
-  for (const tool of ["podman", "runc"]) {
-    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0)
-      return `${tool} is not installed (apt-get install -y podman runc debootstrap)`;
-  }
-  return undefined;
-}
-const unavailable = podmanUnavailable();
-if (unavailable) console.warn(`SKIP the image tests: ${unavailable}`);
+// Rootful podman (vfs storage, runc); debootstrap makes the base image (no registry here).
+const unavailable =
+  process.platform === "linux" ? needs("root", "podman", "runc", "debootstrap") : "podman tests need Linux";
 
 let podmanDir = "";
 let ownDir = false;
@@ -53,34 +44,15 @@ function podmanEnv(): NodeJS.ProcessEnv {
   };
 }
 
-/** Run podman (or a script) to completion; never throws on a non-zero exit. */
-function exec(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
-  return new Promise<RunResult>((resolve) => {
-    const p = spawn(cmd, args, { cwd: ROOT, env: opts.env ?? podmanEnv(), stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d) => (stdout += d));
-    p.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
-    p.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
+const podman = (args: string[], timeoutMs?: number) => exec("podman", args, { cwd: ROOT, env: podmanEnv(), timeoutMs });
 
-const podman = (args: string[], timeoutMs?: number) => exec("podman", args, { timeoutMs });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
+/** A script of hack/ with the podman dir and the image name. */
+const script = (args: string[], timeoutMs?: number, env: NodeJS.ProcessEnv = {}) =>
+  exec("bash", args, {
+    cwd: ROOT,
+    env: { ...process.env, MIRRORSHADE_PODMAN_DIR: podmanDir, MIRRORSHADE_IMAGE: IMAGE, ...env },
+    timeoutMs,
   });
-}
 
 /** Dirs a container sees as its own: mounted into it, writable by the random UID. */
 function containerDirs() {
@@ -94,7 +66,31 @@ function containerDirs() {
   const tmp = path.join(root, "tmp");
   mkdirSync(tmp);
   chmodSync(tmp, 0o1777);
-  return { root, work, tmp };
+  // A bare remote on the host (root's), for the tests that save.
+  const remote = path.join(root, "remote.git");
+  git(root, "init", "-q", "--bare", "-b", "main", remote);
+  return { root, work, tmp, remote };
+}
+
+/**
+ * The `podman run` flags of the pod's container as OpenShift runs it: a random UID in group 0
+ * with no passwd entry, a read-only root filesystem, /tmp (the emptyDir) and /work from `d`,
+ * plus `volumes` (`host:container[:ro]`) and `env`.
+ */
+function asPod(
+  d: ReturnType<typeof containerDirs>,
+  opts: { network: "none" | "host"; volumes?: string[]; env?: Record<string, string> },
+): string[] {
+  const volumes = [`${d.tmp}:/tmp`, `${d.work}:/work`, ...(opts.volumes ?? [])];
+  return [
+    ...RUN_FLAGS,
+    "--network",
+    opts.network,
+    ...AS_OPENSHIFT,
+    "--read-only",
+    ...volumes.flatMap((v) => ["-v", v]),
+    ...Object.entries(opts.env ?? {}).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
+  ];
 }
 
 function umountBelow(dir: string): void {
@@ -111,10 +107,7 @@ describe.skipIf(unavailable)("the container image", () => {
     ownDir = !process.env.MIRRORSHADE_PODMAN_DIR;
     podmanDir = process.env.MIRRORSHADE_PODMAN_DIR ?? path.join(tmpdir(), `ms-podman-${process.pid}`);
     const started = Date.now();
-    const build = await exec("bash", ["hack/build-image.sh"], {
-      env: { ...process.env, SKIP_BINARY: "1", MIRRORSHADE_PODMAN_DIR: podmanDir, MIRRORSHADE_IMAGE: IMAGE },
-      timeoutMs: 25 * 60_000,
-    });
+    const build = await script(["hack/build-image.sh"], 25 * 60_000, { SKIP_BINARY: "1" });
     expect(build.code, `hack/build-image.sh failed:\n${build.stdout.slice(-4000)}\n${build.stderr.slice(-4000)}`).toBe(
       0,
     );
@@ -160,43 +153,24 @@ describe.skipIf(unavailable)("the container image", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`${VERSION}\n`);
     // And through the contributor's script.
-    const s = await exec("bash", ["hack/run-random-uid.sh", "--version"], {
-      env: { ...process.env, MIRRORSHADE_PODMAN_DIR: podmanDir, MIRRORSHADE_IMAGE: IMAGE },
-    });
+    const s = await script(["hack/run-random-uid.sh", "--version"]);
     expect(s.code, s.stderr).toBe(0);
     expect(s.stdout).toBe(`${VERSION}\n`);
   });
 
   it("a bad config: exit 2 and one line, before touching anything", async () => {
     const d = containerDirs();
-    const r = await podman([
-      "run",
-      "--rm",
-      ...RUN_FLAGS,
-      "--network",
-      "none",
-      ...AS_OPENSHIFT,
-      "--read-only",
-      "-v",
-      `${d.tmp}:/tmp`,
-      "-v",
-      `${d.work}:/work`,
-      "-e",
-      "MIRRORSHADE_REMOTE=/nowhere.git",
-      "-e",
-      "MIRRORSHADE_DEBOUNCE=soon",
-      IMAGE,
-    ]);
+    const env = { MIRRORSHADE_REMOTE: "/nowhere.git", MIRRORSHADE_DEBOUNCE: "soon" };
+    const r = await podman(["run", "--rm", ...asPod(d, { network: "none", env }), IMAGE]);
     expectCleanError(r, 2, /debounce/);
     expect(readdirSync(d.work)).toEqual([]);
   });
 
-  it(
+  it.skipIf(needs(...SSHD))(
     "restores over ssh with a read-only Secret, saves a change, and makes the final save on `podman stop` (exit 0)",
     async () => {
       const d = containerDirs();
-      const remote = path.join(d.root, "notebooks.git");
-      git(d.root, "init", "-q", "--bare", "-b", "main", remote);
+      const remote = d.remote;
       seedRemote(remote, { "README.md": "notebooks\n", "nb/analysis.ipynb": '{"cells": [], "nbformat": 4}\n' });
       const key = sshKeygen(d.root, "deploy_key");
       const sshd = await startSshd({ authorizedKeys: [key.publicKey] });
@@ -213,32 +187,23 @@ describe.skipIf(unavailable)("the container image", () => {
       containerNames.push(name);
       defer(async () => void (await podman(["rm", "-f", "-t", "0", name])));
 
+      const pod = asPod(d, {
+        network: "host",
+        volumes: [`${secret.dir}:/etc/mirrorshade/ssh:ro`],
+        env: {
+          MIRRORSHADE_REMOTE: sshd.urlFor(remote),
+          MIRRORSHADE_SSH_KEY_FILE: "/etc/mirrorshade/ssh/ssh-privatekey",
+          MIRRORSHADE_SSH_KNOWN_HOSTS_FILE: "/etc/mirrorshade/ssh/known_hosts",
+          MIRRORSHADE_DEBOUNCE: "300ms",
+          MIRRORSHADE_SHUTDOWN_TIMEOUT: "30s",
+        },
+      });
       const started = await podman([
         "run",
         "-d",
         "--name",
         name,
-        ...RUN_FLAGS,
-        "--network",
-        "host",
-        ...AS_OPENSHIFT,
-        "--read-only",
-        "-v",
-        `${d.tmp}:/tmp`,
-        "-v",
-        `${d.work}:/work`,
-        "-v",
-        `${secret.dir}:/etc/mirrorshade/ssh:ro`,
-        "-e",
-        `MIRRORSHADE_REMOTE=${sshd.urlFor(remote)}`,
-        "-e",
-        "MIRRORSHADE_SSH_KEY_FILE=/etc/mirrorshade/ssh/ssh-privatekey",
-        "-e",
-        "MIRRORSHADE_SSH_KNOWN_HOSTS_FILE=/etc/mirrorshade/ssh/known_hosts",
-        "-e",
-        "MIRRORSHADE_DEBOUNCE=300ms",
-        "-e",
-        "MIRRORSHADE_SHUTDOWN_TIMEOUT=30s",
+        ...pod,
         IMAGE,
         "watch",
         ...(listen ? ["--listen", `127.0.0.1:${port}`] : []),
@@ -313,31 +278,16 @@ describe.skipIf(unavailable)("the container image", () => {
     "push as a one-shot job (CI): exit 0, a JSON summary, the files at the remote",
     async () => {
       const d = containerDirs();
-      const remote = path.join(d.root, "results.git");
-      git(d.root, "init", "-q", "--bare", "-b", "main", remote);
+      const remote = d.remote;
       write(d.work, "report.md", "# results\n");
       write(d.work, "data/run-1.csv", "x\n1\n");
       execFileSync("chown", ["-R", `${UID}:0`, remote, d.work]);
-      const r = await podman([
-        "run",
-        "--rm",
-        ...RUN_FLAGS,
-        "--network",
-        "none",
-        ...AS_OPENSHIFT,
-        "--read-only",
-        "-v",
-        `${d.tmp}:/tmp`,
-        "-v",
-        `${d.work}:/work`,
-        "-v",
-        `${remote}:/remote.git`,
-        "-e",
-        "MIRRORSHADE_REMOTE=/remote.git",
-        IMAGE,
-        "push",
-        "--json",
-      ]);
+      const pod = asPod(d, {
+        network: "none",
+        volumes: [`${remote}:/remote.git`],
+        env: { MIRRORSHADE_REMOTE: "/remote.git" },
+      });
+      const r = await podman(["run", "--rm", ...pod, IMAGE, "push", "--json"]);
       expect(r.code, r.stderr).toBe(0);
       expect(() => JSON.parse(r.stdout)).not.toThrow();
       execFileSync("chown", ["-R", "0:0", remote]);

@@ -10,14 +10,13 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { needs } from "../helpers/needs";
 import { cleanEnv, cliCommand, remoteFiles, ROOT, sandbox, start, tempDir, waitFor, write } from "../helpers";
 
 const UNIT = path.join(ROOT, "hack", "systemd", "mirrorshade@.service");
 const TEXT = readFileSync(UNIT, "utf8");
 
-const which = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-const missing = ["systemd-analyze", "systemd-escape"].filter((c) => !which(c));
-if (missing.length) console.log(`skipped: ${missing.join(", ")} not found (install the systemd package)`);
+const missing = needs("systemd");
 
 /** `[Service]` settings, in order (a key may repeat: Environment=). */
 function serviceEntries(): [string, string][] {
@@ -49,7 +48,7 @@ function verify(file: string, env: NodeJS.ProcessEnv): { code: number | null; ou
   return { code: r.status, output: (r.stdout + r.stderr).trim() };
 }
 
-describe.skipIf(missing.length > 0)("hack/systemd/mirrorshade@.service", () => {
+describe.skipIf(missing)("hack/systemd/mirrorshade@.service", () => {
   it("passes systemd-analyze --user verify without a warning, as a template and as an instance", () => {
     const { env } = userEnv();
     expect(verify(UNIT, env)).toEqual({ code: 0, output: "" });
