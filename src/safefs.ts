@@ -103,10 +103,22 @@ function kindOf(st: Stats): Kind {
 }
 
 function describeOther(st: Stats): string {
-  if (st.isFIFO()) return "a FIFO (named pipe) is not a file to save";
-  if (st.isSocket()) return "a socket is not a file to save";
-  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device is not a file to save";
-  return "not a regular file";
+  return specialReason(st.mode);
+}
+
+/** Why what `stat` calls "other" (from its mode) is not saved; nothing needs to open it to say so. */
+export function specialReason(mode: number): string {
+  switch (mode & C.S_IFMT) {
+    case C.S_IFIFO:
+      return "a FIFO (named pipe) is not a file to save";
+    case C.S_IFSOCK:
+      return "a socket is not a file to save";
+    case C.S_IFCHR:
+    case C.S_IFBLK:
+      return "a device is not a file to save";
+    default:
+      return "not a regular file";
+  }
 }
 
 export interface CommitOptions {
