@@ -1,12 +1,13 @@
 /**
  * The git backend. Sidecar mode keeps the git dir in the state dir (the notebook user never
- * sees .git/config, and .git churn is not in the watched tree); a work dir that already is
- * a git repo (a laptop) is used in place. Never force-pushes; a rejected push integrates the
- * remote's commits with a merge whose tree takes *our whole file* for every path we changed.
+ * sees .git/config, and .git churn is not in the watched tree); with --in-place the work
+ * dir's own repo is used (a laptop checkout). Never force-pushes; a rejected push integrates
+ * the remote's commits with a merge whose tree takes *our whole file* for every path we changed.
  *
- * Modules: repo (git dir, branch, config), remote (ls-remote, fetch, push, credentials),
- * save (plan, stage, commit, push), integrate (their commits in), restore, checkout (index
- * entries into the work dir).
+ * Modules: repo (git dir, branch, our config), remote (ls-remote, fetch, push, credentials,
+ * deadlines), scan (the plan), stage (bytes into the index), objects (blobs in and out),
+ * save (commit, push), integrate (their commits in), restore, checkout (blobs into the work
+ * dir), heal (a damaged index, a full disk).
  */
 import type {
   Backend,
@@ -19,10 +20,13 @@ import type {
   SavePlan,
   SaveReport,
 } from "../types";
+import { sweepTempObjects } from "./objects";
+import { diskFullError, isDiskFull } from "./heal";
 import { Remote } from "./remote";
 import { Repo } from "./repo";
 import { restore } from "./restore";
-import { plan, save } from "./save";
+import { plan } from "./scan";
+import { save } from "./save";
 
 export const createGitBackend: BackendFactory = async (ctx) => {
   const b = new GitBackend(ctx);
@@ -45,9 +49,11 @@ class GitBackend implements Backend {
     return this.repo.open();
   }
 
-  async check(opts: { write?: boolean } = {}): Promise<void> {
-    await this.remote.lsRemote();
-    if (opts.write) await this.remote.probePush();
+  check(opts: { write?: boolean } = {}): Promise<void> {
+    return this.guard(async () => {
+      await this.remote.lsRemote();
+      if (opts.write) await this.remote.probePush();
+    });
   }
 
   create(): Promise<void> {
@@ -55,15 +61,29 @@ class GitBackend implements Backend {
   }
 
   restore(): Promise<RestoreReport> {
-    return restore(this.repo, this.remote);
+    return this.guard(() => restore(this.repo, this.remote));
   }
 
   plan(changes: ChangeSet | "all", filter: PathFilter): Promise<SavePlan> {
-    return plan(this.repo, changes, filter);
+    return this.guard(() => plan(this.repo, changes, filter));
   }
 
   save(p: SavePlan, meta: SaveMeta): Promise<SaveReport> {
-    return save(this.repo, this.remote, p, meta);
+    return this.guard(() => save(this.repo, this.remote, p, meta));
+  }
+
+  /**
+   * A full disk under the state dir is a TransientError (retried; saving resumes when there
+   * is room), and what the failed write left in the object store is removed at once.
+   */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      if (!this.repo.laptop) sweepTempObjects(this.repo.objectsDir);
+      throw diskFullError(this.repo.ctx.stateDir, err);
+    }
   }
 
   async close(): Promise<void> {}

@@ -5,10 +5,13 @@
  */
 import path from "node:path";
 import { nulSplit } from "../../src/git";
-import type { Conflict } from "../types";
+import { WorkDir } from "../../src/safefs";
+import type { Conflict, SavePlan } from "../types";
+import { checkout, treeEntries, type TreeEntry } from "./checkout";
+import { blobId } from "./objects";
 import type { Remote } from "./remote";
 import type { Repo } from "./repo";
-import { writeFromIndex } from "./checkout";
+import { stage } from "./stage";
 import { EMPTY_TREE, ZERO, hostnameSafe, rmQuiet } from "./util";
 
 export interface Integration {
@@ -87,8 +90,11 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
   if (dirtyConflicts.length) {
     const env = { GIT_INDEX_FILE: path.join(ctx.stateDir, "conflict.index") };
     await git.run(["read-tree", ours], { env });
-    for (let i = 0; i < dirtyConflicts.length; i += 500)
-      await git.run(["add", "-A", "--", ...dirtyConflicts.slice(i, i + 500)], { env });
+    const wd = new WorkDir(ctx.dir);
+    const snapshot: SavePlan = { entries: [], skipped: [], deferred: [], total: 0, unacknowledged: 0 };
+    for (const p of dirtyConflicts) snapshot.entries.push({ path: p, op: wd.stat(p) ? "modify" : "delete" });
+    wd.close();
+    await stage(repo, snapshot, { env });
     const tree = (await git.out(["write-tree"], { env })).trim();
     const msg = `mirrorshade: our side of ${dirtyConflicts.length} conflict(s), before integrating ${theirs.slice(0, 12)}`;
     ourSide = (await git.out(["commit-tree", tree, "-p", ours, "-m", msg])).trim();
@@ -97,13 +103,7 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
   }
   await git.run(["reset", "-q", merged]);
   const incoming = [...theirChanged].filter((p) => !ourChanged.has(p) && !dirty.has(p));
-  const inTree = incoming.length ? new Set(nulSplit(await git.out(["ls-files", "-z", "--", ...incoming]))) : new Set();
-  await writeFromIndex(
-    repo,
-    incoming.filter((p) => inTree.has(p)),
-    true,
-  );
-  for (const p of incoming.filter((p) => !inTree.has(p))) rmQuiet(path.join(ctx.dir, p));
+  if (incoming.length) await bringIn(repo, incoming, ours, merged);
 
   let conflictRef: string | undefined;
   if (conflicts.length) {
@@ -119,4 +119,42 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
     }
   }
   return { incoming, conflicts, conflictRef };
+}
+
+/**
+ * Write the remote's version of `paths` (changed only on their side) into the work dir,
+ * deleting those it deleted. A path is replaced or deleted only while it still holds what
+ * we last saved (`ours`): a file edited meanwhile stays, and the next save commits it.
+ */
+async function bringIn(repo: Repo, paths: string[], ours: string, merged: string): Promise<void> {
+  const mine = await treeEntries(repo, ours, paths);
+  const next = await treeEntries(repo, merged, paths);
+  const wd = new WorkDir(repo.ctx.dir);
+  try {
+    const unchanged = new Set<string>();
+    for (const p of paths) if (await holds(wd, p, mine.get(p), repo.ctx.settings.maxFileSize)) unchanged.add(p);
+    const kept = (p: string) =>
+      repo.ctx.log.warn(
+        `kept the local ${p}: it changed here while the remote's version came in (the next save commits it)`,
+      );
+    const res = await checkout(repo, wd, [...next.values()], (p) => unchanged.has(p));
+    for (const p of res.notWritten) if (!unchanged.has(p)) kept(p);
+    for (const p of paths) {
+      if (next.has(p)) continue;
+      if (unchanged.has(p)) wd.unlink(p);
+      else kept(p);
+    }
+  } finally {
+    wd.close();
+  }
+}
+
+/** Whether the work dir holds exactly `entry` at `rel` (or nothing, when `entry` is undefined). */
+async function holds(wd: WorkDir, rel: string, entry: TreeEntry | undefined, maxBytes: number): Promise<boolean> {
+  const r = await wd.read(rel, { maxBytes });
+  if (r.kind === "gone") return entry === undefined;
+  if (!entry) return false;
+  if (r.kind === "file") return entry.mode !== "120000" && blobId(r.bytes) === entry.id;
+  if (r.kind === "symlink") return entry.mode === "120000" && blobId(Buffer.from(r.target)) === entry.id;
+  return false;
 }

@@ -1,15 +1,25 @@
 /**
  * Talking to the remote: ls-remote (cached briefly), fetch, push, the write probe, creating
  * a local remote; credentials are read fresh for every call and git's failures translated.
+ * Every call has a deadline: it is stopped (with the ssh or git-remote-https under it)
+ * when silent too long, or past what is left of --retry-for, and that is a TransientError.
  */
 import { existsSync, mkdirSync } from "node:fs";
-import { ConfigError, NotFoundError } from "../../src/errors";
+import { ConfigError, NotFoundError, TransientError } from "../../src/errors";
 import { credentialEnv } from "../../src/credentials";
-import { GitFailure, translate } from "../../src/git";
+import { timeLeft } from "../../src/deadline";
+import { GitFailure, GitTimeout, translate } from "../../src/git";
 import { schemeOf } from "../../src/remote";
 import { stripCredentials, stripUserinfo } from "../../src/redact";
 import type { Repo } from "./repo";
 import { localPath } from "./util";
+
+/**
+ * A network call that prints nothing for this long is given up. Transfers print progress
+ * (`--progress`); http also gives up below 1 KB/s for a minute, ssh after 45 s without an
+ * answer to its keepalives (src/git.ts, src/credentials.ts).
+ */
+const SILENCE_MS = 120_000;
 
 export interface RemoteInfo {
   /** The branch the remote's HEAD names. */
@@ -31,9 +41,7 @@ export class Remote {
     await repo.ensureRepo();
     const target = repo.laptop ? repo.remote : stripCredentials(repo.url!);
     try {
-      await repo.git.out(["push", "--dry-run", "--porcelain", target, `:refs/heads/mirrorshade/probe-${process.pid}`], {
-        env: this.credentials(),
-      });
+      await this.exec(["push", "--dry-run", "--porcelain", target, `:refs/heads/mirrorshade/probe-${process.pid}`]);
     } catch (err) {
       if (!(err instanceof GitFailure)) throw err;
       if (/remote ref does not exist|unable to delete/i.test(err.stderr + err.stdout)) return;
@@ -101,19 +109,47 @@ export class Remote {
 
   async fetch(): Promise<void> {
     const { repo } = this;
-    await this.network(["fetch", "--no-tags", "--quiet", repo.remote, `+refs/heads/${repo.branch}:${repo.tracking}`]);
+    await this.network([
+      "fetch",
+      "--no-tags",
+      "--progress",
+      repo.remote,
+      `+refs/heads/${repo.branch}:${repo.tracking}`,
+    ]);
   }
 
   /** Push `src` to `ref` at the remote; `rejected` when the remote has commits we lack. */
   async push(src: string, ref: string): Promise<{ rejected: boolean }> {
-    return this.network(["push", "--porcelain", this.repo.remote, `${src}:${ref}`], true);
+    return this.network(["push", "--porcelain", "--progress", this.repo.remote, `${src}:${ref}`], true);
   }
 
   /** Credentials for one network call, read fresh (a rotated Secret is picked up). */
   private credentials(): Record<string, string> {
     const { repo } = this;
     if (repo.url === undefined) return {};
-    return credentialEnv(repo.url, schemeOf(repo.url), repo.ctx.settings, repo.ctx.stateDir);
+    return credentialEnv(repo.url, schemeOf(repo.url), repo.ctx.settings, repo.ctx.stateDir, process.env, {
+      userSsh: repo.userSsh,
+    });
+  }
+
+  /** One git child talking to the remote, under its deadline; a stopped one is a TransientError. */
+  private async exec(args: string[]): Promise<string> {
+    const { repo } = this;
+    const left = timeLeft();
+    try {
+      const r = await repo.git.exec(args, {
+        env: this.credentials(),
+        deadline: { silenceMs: SILENCE_MS, at: left === undefined ? undefined : Date.now() + left },
+      });
+      return r.stdout.toString("utf8");
+    } catch (err) {
+      if (!(err instanceof GitTimeout)) throw err;
+      const where = stripUserinfo(repo.url ?? repo.remote);
+      throw new TransientError(
+        `${where} did not ${err.silent ? "answer" : "finish"} ${args[0]} in time: stopped it after ${Math.round(err.afterMs / 1000)} s`,
+        { hint: "check the host, port and network policy; it is retried", cause: err },
+      );
+    }
   }
 
   /** Run a git command that talks to the remote, translating its failures. */
@@ -122,7 +158,7 @@ export class Remote {
   private async network(args: string[], push = false): Promise<string | { rejected: boolean }> {
     const { repo } = this;
     try {
-      const out = await repo.git.out(args, { env: this.credentials() });
+      const out = await this.exec(args);
       return push ? { rejected: false } : out;
     } catch (err) {
       if (!(err instanceof GitFailure)) throw err;

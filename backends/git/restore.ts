@@ -8,7 +8,8 @@ import type { RestoreReport } from "../types";
 import { integrate } from "./integrate";
 import type { Remote } from "./remote";
 import type { Repo } from "./repo";
-import { writeFromIndex } from "./checkout";
+import { WorkDir } from "../../src/safefs";
+import { checkout, treeEntries } from "./checkout";
 
 export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport> {
   await repo.ensureRepo();
@@ -46,10 +47,19 @@ export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport
   const theirs = await repo.rev(repo.tracking);
   await repo.git.run(["update-ref", "HEAD", theirs]);
   await repo.git.run(["read-tree", theirs]);
-  const missing = nulSplit(await repo.git.out(["ls-files", "-d", "-z"]));
-  report.written = await writeFromIndex(repo, missing);
+  const wd = new WorkDir(repo.ctx.dir);
+  let missing: string[];
+  try {
+    const entries = [...(await treeEntries(repo, theirs)).values()];
+    const absent = entries.filter((e) => !wd.stat(e.path));
+    missing = absent.map((e) => e.path);
+    report.written = (await checkout(repo, wd, absent)).written;
+  } finally {
+    wd.close();
+  }
+  const absent = new Set(missing);
   report.kept = nulSplit(await repo.git.out(["diff", "--name-only", "-z", "--no-renames"])).filter(
-    (p) => !missing.includes(p),
+    (p) => !absent.has(p),
   );
   for (const p of report.kept)
     repo.ctx.log.warn(`kept the local ${p}: it differs from the remote (the next save commits it)`);
