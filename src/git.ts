@@ -5,6 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { Readable } from "node:stream";
 import path from "node:path";
 import { simpleGit, type SimpleGitOptions } from "simple-git";
 import { AuthError, MirrorshadeError, NotFoundError, TransientError } from "./errors";
@@ -182,7 +183,9 @@ export interface RunResult {
   code: number;
 }
 
-export interface ExecOptions extends RunOptions {
+export interface ExecOptions extends Omit<RunOptions, "input"> {
+  /** Written to git's stdin: all at once, or streamed (a `fast-import` fed as files are read). */
+  input?: string | Buffer | Readable;
   /** Receives stdout as it comes (a `cat-file --batch` stream); `stdout` is then empty. */
   onStdout?: (chunk: Buffer) => void;
   /** For calls that talk to the remote: when to give up (see NetworkDeadline). */
@@ -351,7 +354,8 @@ export class Git {
       });
       if (opts.input !== undefined) {
         child.stdin!.on("error", () => {}); // git exited before reading all: its exit code says why
-        child.stdin!.end(opts.input);
+        if (opts.input instanceof Readable) opts.input.pipe(child.stdin!);
+        else child.stdin!.end(opts.input);
       }
     });
   }

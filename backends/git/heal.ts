@@ -45,7 +45,8 @@ export function dropUnsoundIndex(gitDir: string): boolean {
 export function isDiskFull(err: unknown): boolean {
   if ((err as NodeJS.ErrnoException)?.code === "ENOSPC" || (err as NodeJS.ErrnoException)?.code === "EDQUOT")
     return true;
-  if (err instanceof GitFailure) return /No space left on device|Disk quota exceeded/i.test(err.stderr + err.stdout);
+  if (err instanceof GitFailure)
+    return /No space left on device|Out of diskspace|Disk quota exceeded/i.test(err.stderr + err.stdout);
   return false;
 }
 

@@ -20,7 +20,7 @@ import type {
   SavePlan,
   SaveReport,
 } from "../types";
-import { sweepTempObjects } from "./objects";
+import { sweepFailedWrites } from "./objects";
 import { diskFullError, isDiskFull } from "./heal";
 import { Remote } from "./remote";
 import { Repo } from "./repo";
@@ -81,7 +81,7 @@ class GitBackend implements Backend {
       return await fn();
     } catch (err) {
       if (!isDiskFull(err)) throw err;
-      if (!this.repo.laptop) sweepTempObjects(this.repo.objectsDir);
+      if (!this.repo.laptop) sweepFailedWrites(this.repo.gitDir);
       throw diskFullError(this.repo.ctx.stateDir, err);
     }
   }

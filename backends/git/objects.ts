@@ -1,9 +1,12 @@
 /**
  * Git objects without git reading the work dir: blobs from bytes mirrorshade read itself
- * are written as loose objects in-process (one `git` process per file would cost ~5 ms
- * each), and blobs are read back in one `cat-file --batch` stream.
+ * go in as loose objects written in-process (a few files), or through one `git fast-import`
+ * into one pack (many files: creating a file per object costs far more than the object),
+ * and blobs are read back in one `cat-file --batch` stream.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { PassThrough } from "node:stream";
 import { existsSync, mkdirSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -21,8 +24,14 @@ export function blobId(bytes: Buffer): string {
   return createHash("sha1").update(`blob ${bytes.length}\0`).update(bytes).digest("hex");
 }
 
+/** Where blobs are written; `close` resolves when all of them are stored. */
+export interface BlobSink {
+  write(bytes: Buffer): Promise<string>;
+  close(): Promise<void>;
+}
+
 /** Writes blobs into an objects directory the way git does (zlib, temp file, rename into place). */
-export class LooseObjects {
+export class LooseObjects implements BlobSink {
   private readonly made = new Set<string>();
 
   constructor(readonly dir: string) {}
@@ -49,14 +58,58 @@ export class LooseObjects {
     }
     return id;
   }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * Blobs streamed into one `git fast-import`, which writes them as one pack. Ids are computed
+ * here (the same bytes, the same id). If fast-import fails (a full disk), writing stops and
+ * `close` rejects with its failure.
+ */
+export class FastImport implements BlobSink {
+  private readonly stream = new PassThrough();
+  private readonly done: Promise<unknown>;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(git: Git) {
+    this.done = git.exec(["fast-import", "--quiet"], { input: this.stream });
+    this.done.catch(() => {}); // reported by write or close
+  }
+
+  write(bytes: Buffer): Promise<string> {
+    const id = blobId(bytes);
+    this.chain = this.chain.then(async () => {
+      this.stream.write(`blob\ndata ${bytes.length}\n`);
+      this.stream.write(bytes);
+      // Wait for fast-import to take it (or to have died: then its failure is the answer).
+      if (!this.stream.write("\n")) await Promise.race([once(this.stream, "drain"), this.done]);
+    });
+    return this.chain.then(() => id);
+  }
+
+  async close(): Promise<void> {
+    await this.chain.catch(() => {});
+    this.stream.end();
+    await this.done;
+    await this.chain;
+  }
 }
 
 /**
  * Remove what a git (or we) left behind while writing objects when it failed (a full disk,
- * a kill): temp objects and temp packs. Safe while no git of ours runs (we hold the lock).
+ * a kill): temp objects, temp packs, fast-import's crash reports. Safe while no git of ours
+ * runs (we hold the lock).
  */
-export function sweepTempObjects(objectsDir: string): number {
+export function sweepFailedWrites(gitDir: string): number {
   let n = 0;
+  try {
+    for (const name of readdirSync(gitDir))
+      if (name.startsWith("fast_import_crash_") && unlinkQuiet(path.join(gitDir, name))) n++;
+  } catch {
+    return 0;
+  }
+  const objectsDir = path.join(gitDir, "objects");
   let subs: string[];
   try {
     subs = readdirSync(objectsDir);

@@ -13,7 +13,7 @@ import { schemeOf } from "../../src/remote";
 import { stripCredentials } from "../../src/redact";
 import type { BackendContext } from "../types";
 import { dropUnsoundIndex } from "./heal";
-import { sweepTempObjects } from "./objects";
+import { sweepFailedWrites } from "./objects";
 import { hostnameSafe, parseAuthor, rmQuiet } from "./util";
 
 /**
@@ -115,7 +115,7 @@ export class Repo {
       this.ctx.log.warn("removing a stale index.lock left by an interrupted git");
       unlinkSync(stale);
     }
-    sweepTempObjects(path.join(this.gitDir, "objects"));
+    sweepFailedWrites(this.gitDir);
   }
 
   /** Where blobs go: ours in sidecar mode (in-place mode stages through git itself). */

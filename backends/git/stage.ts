@@ -12,12 +12,14 @@ import path from "node:path";
 import { GitFailure } from "../../src/git";
 import { WorkDir } from "../../src/safefs";
 import type { PlanEntry, SavePlan } from "../types";
-import { LooseObjects } from "./objects";
+import { FastImport, LooseObjects, type BlobSink } from "./objects";
 import type { Repo } from "./repo";
 import { ZERO, lstatOrNull } from "./util";
 
 /** Files read at once (each is read whole, below --max-file-size). */
 const PARALLEL = 8;
+/** From this many files on, blobs go into one pack (fast-import) rather than one file each. */
+const PACK_FROM = 64;
 
 export interface StageOptions {
   /** Another index than ours (GIT_INDEX_FILE), e.g. for a snapshot on the side. */
@@ -36,7 +38,8 @@ export async function stage(repo: Repo, plan: SavePlan, opts: StageOptions = {})
 }
 
 async function stageBytes(repo: Repo, wd: WorkDir, plan: SavePlan, opts: StageOptions): Promise<void> {
-  const objects = new LooseObjects(repo.objectsDir);
+  const reads = plan.entries.filter((e) => e.op !== "delete").length;
+  const objects: BlobSink = reads >= PACK_FROM ? new FastImport(repo.git) : new LooseObjects(repo.objectsDir);
   const maxBytes = repo.ctx.settings.maxFileSize;
   const deletions: string[] = [];
   const additions: string[] = [];
@@ -68,11 +71,15 @@ async function stageBytes(repo: Repo, wd: WorkDir, plan: SavePlan, opts: StageOp
     }
   };
   const queue = [...plan.entries];
-  await Promise.all(
-    Array.from({ length: Math.min(PARALLEL, queue.length) }, async () => {
-      for (let e = queue.shift(); e; e = queue.shift()) await one(e);
-    }),
-  );
+  try {
+    await Promise.all(
+      Array.from({ length: Math.min(PARALLEL, queue.length) }, async () => {
+        for (let e = queue.shift(); e; e = queue.shift()) await one(e);
+      }),
+    );
+  } finally {
+    await objects.close();
+  }
   if (dropped.size) plan.entries = plan.entries.filter((e) => !dropped.has(e));
   // Deletions first: a file that became a directory (or the reverse) is replaced, not doubled.
   const input = [...deletions.map((p) => line("0", ZERO, p)), ...additions].join("");

@@ -94,43 +94,48 @@ describe("the state heals itself", () => {
     });
   }
 
-  it("a full state-dir disk: a clear exit 4, no temp objects left; the next push lands once there is room", async (ctx) => {
-    ctx.skip(process.getuid?.() !== 0, "mounting a tmpfs needs root");
-    const sb = sandbox();
-    const mnt = path.join(tempDir("ms-tmpfs-"), "state");
-    mkdirSync(mnt);
-    try {
-      execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt]);
-    } catch (err) {
-      ctx.skip(true, `cannot mount a tmpfs here: ${(err as Error).message}`);
-    }
-    defer(() => void execFileSync("umount", ["-l", mnt]));
-    const env = { ...sb.env, MIRRORSHADE_STATE_DIR: path.join(mnt, "s") };
-    write(sb.work, "small.txt", "small\n");
-    expect((await push(sb, [], env)).code).toBe(0);
+  for (const files of [2, 80]) {
+    it(`a full state-dir disk (${files} new files): a clear exit 4, no temp objects left; the next push lands once there is room`, async (ctx) => {
+      ctx.skip(process.getuid?.() !== 0, "mounting a tmpfs needs root");
+      const sb = sandbox();
+      const mnt = path.join(tempDir("ms-tmpfs-"), "state");
+      mkdirSync(mnt);
+      try {
+        execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt]);
+      } catch (err) {
+        ctx.skip(true, `cannot mount a tmpfs here: ${(err as Error).message}`);
+      }
+      defer(() => void execFileSync("umount", ["-l", mnt]));
+      const env = { ...sb.env, MIRRORSHADE_STATE_DIR: path.join(mnt, "s") };
+      write(sb.work, "small.txt", "small\n");
+      expect((await push(sb, [], env)).code).toBe(0);
 
-    // Fill the disk, leaving a little room (the lock file and an index fit; a big blob does not).
-    const filler = path.join(mnt, "filler");
-    try {
-      execFileSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=4k"], { stdio: "ignore" });
-    } catch {
-      // dd stops at "No space left on device"
-    }
-    truncateSync(filler, readFileSync(filler).length - 48 * 1024);
-    writeFileSync(path.join(sb.work, "big.bin"), randomBytes(400 * 1024));
-    write(sb.work, "small2.txt", "small2\n");
+      // Fill the disk, leaving a little room (the lock file and an index fit; a big blob does not).
+      const filler = path.join(mnt, "filler");
+      try {
+        execFileSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=4k"], { stdio: "ignore" });
+      } catch {
+        // dd stops at "No space left on device"
+      }
+      truncateSync(filler, readFileSync(filler).length - 48 * 1024);
+      // A few files become loose objects, many become one pack: both ways fill the disk.
+      for (let i = 0; i < files - 1; i++)
+        writeFileSync(path.join(sb.work, `big-${i}.bin`), randomBytes(400_000 / files));
+      write(sb.work, "small2.txt", "small2\n");
 
-    const full = await push(sb, ["--retry-for", "2s"], env);
-    expectCleanError(full, 4, /disk .* is full/);
-    const objects = path.join(mnt, "s", "git", "objects");
-    const temps = readdirSync(objects, { recursive: true }).filter((p) => /tmp_/.test(String(p)));
-    expect(temps).toEqual([]);
+      const full = await push(sb, ["--retry-for", "2s"], env);
+      expectCleanError(full, 4, /disk .* is full/);
+      const objects = path.join(mnt, "s", "git", "objects");
+      const temps = readdirSync(objects, { recursive: true }).filter((p) => /tmp_/.test(String(p)));
+      expect(temps).toEqual([]);
+      expect(readdirSync(path.join(mnt, "s", "git")).filter((n) => n.startsWith("fast_import_crash"))).toEqual([]);
 
-    rmSync(filler);
-    const after = await push(sb, [], env);
-    expect(after.code, after.stderr).toBe(0);
-    const files = remoteFiles(sb.remote);
-    expect(files.get("small2.txt")).toBe("small2\n");
-    expect(files.has("big.bin")).toBe(true);
-  });
+      rmSync(filler);
+      const after = await push(sb, [], env);
+      expect(after.code, after.stderr).toBe(0);
+      const remote = remoteFiles(sb.remote);
+      expect(remote.get("small2.txt")).toBe("small2\n");
+      expect([...remote.keys()].filter((p) => p.startsWith("big-"))).toHaveLength(files - 1);
+    });
+  }
 });
