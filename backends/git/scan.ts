@@ -94,9 +94,25 @@ class Scan {
         }
       }
     }
+    if (changes === "all" && !repo.laptop) await this.gitlinks(plan);
     this.warnPlanted(".git");
     this.warnPlanted(".gitmodules");
     return this.out;
+  }
+
+  /**
+   * State saved by older versions may hold gitlinks (a committed nested repo `git add`ed as a
+   * submodule, its files never saved): replace each by the files it stands for. Looked for
+   * at each whole-tree plan (start, push, shutdown): one `ls-files`.
+   */
+  private async gitlinks(plan: SavePlan): Promise<void> {
+    const out = await this.repo.git.out(["ls-files", "-s", "-z"]);
+    for (const rec of nulSplit(out)) {
+      if (!rec.startsWith("160000 ")) continue;
+      const rel = rec.slice(rec.indexOf("\t") + 1);
+      this.out.push({ path: rel, op: "delete" });
+      if (this.wd.stat(rel)?.kind === "dir") this.walk(rel, plan);
+    }
   }
 
   /** One `git status` record. */

@@ -166,6 +166,29 @@ describe("a planted repo is data, never git's configuration", () => {
     expectNoMarks(sb);
   });
 
+  it("a gitlink left in the state by an older version becomes the files it stood for", async () => {
+    const sb = hostile();
+    write(sb.work, "top.txt", "top\n");
+    expect((await push(sb)).code).toBe(0);
+    write(sb.work, "sub/a.txt", "lost until now\n");
+    git(path.join(sb.work, "sub"), "init", "-q");
+    git(path.join(sb.work, "sub"), "add", "-A");
+    git(path.join(sb.work, "sub"), "commit", "-qm", "theirs");
+    // What `git add -A` of older versions did: the nested repo as a gitlink, pushed.
+    const ours = ["--git-dir", path.join(sb.state, "git"), "--work-tree", sb.work];
+    git(sb.work, ...ours, "add", "sub");
+    git(sb.work, ...ours, "commit", "-qm", "old save");
+    git(sb.work, ...ours, "push", "-q", "origin", "HEAD:refs/heads/main");
+    expect(remoteModes(sb.remote).get("sub")).toMatch(/^160000/);
+
+    const r = await push(sb);
+    expect(r.code, r.stderr).toBe(0);
+    const modes = remoteModes(sb.remote);
+    expect(modes.has("sub")).toBe(false);
+    expect(modes.get("sub/a.txt")).toBe("100644 blob");
+    expect(remoteFiles(sb.remote).get("sub/a.txt")).toBe("lost until now\n");
+  });
+
   it("watch saves what is written inside a nested repo", async () => {
     const sb = hostile();
     write(sb.work, "top.txt", "top\n");
