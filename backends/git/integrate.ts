@@ -11,6 +11,7 @@ import { checkout, treeEntries, type TreeEntry } from "./checkout";
 import { blobId } from "./objects";
 import type { Remote } from "./remote";
 import type { Repo } from "./repo";
+import { guardRuleFiles } from "./scan";
 import { stage } from "./stage";
 import { EMPTY_TREE, ZERO, hostnameSafe, rmQuiet } from "./util";
 
@@ -34,6 +35,12 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
   // Paths edited here but not yet committed count as ours too.
   const dirty = new Set<string>();
   const candidates = [...theirChanged];
+  const wd = new WorkDir(ctx.dir);
+  try {
+    guardRuleFiles(wd, candidates);
+  } finally {
+    wd.close();
+  }
   for (let i = 0; i < candidates.length; i += 500) {
     const st = await git.out([
       "status",

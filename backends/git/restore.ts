@@ -10,6 +10,7 @@ import type { Remote } from "./remote";
 import type { Repo } from "./repo";
 import { WorkDir } from "../../src/safefs";
 import { checkout, treeEntries } from "./checkout";
+import { guardRuleFiles } from "./scan";
 
 export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport> {
   await repo.ensureRepo();
@@ -50,6 +51,7 @@ export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport
   const wd = new WorkDir(repo.ctx.dir);
   let missing: string[];
   try {
+    guardRuleFiles(wd); // the diff below reads the whole tree
     const entries = [...(await treeEntries(repo, theirs)).values()];
     const absent = entries.filter((e) => !wd.stat(e.path));
     missing = absent.map((e) => e.path);

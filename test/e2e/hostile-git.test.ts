@@ -246,6 +246,22 @@ describe("links, special files and odd names", () => {
     expect(Date.now() - stopped).toBeLessThan(15_000);
   });
 
+  for (const name of [".gitignore", "sub/.gitattributes"]) {
+    it(`a FIFO as ${name}: push says which file stops git, exit 4 at once; saving resumes once it is gone`, async () => {
+      const sb = hostile();
+      write(sb.work, "sub/a.txt", "a\n");
+      execFileSync("mkfifo", [path.join(sb.work, name)]);
+      const started = Date.now();
+      const r = await push(sb, ["--retry-for", "1s"]);
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toContain(`${name} is not a regular file`);
+      rmSync(path.join(sb.work, name));
+      expect((await push(sb)).code).toBe(0);
+      expect(remoteFiles(sb.remote).get("sub/a.txt")).toBe("a\n");
+    });
+  }
+
   it(".gitattributes asking for working-tree-encoding=UTF-16: every file is saved byte for byte", async () => {
     const sb = hostile();
     write(sb.work, ".gitattributes", "* working-tree-encoding=UTF-16 text eol=crlf filter=evil\n");
