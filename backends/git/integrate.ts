@@ -11,7 +11,7 @@ import { checkout, treeEntries, type TreeEntry } from "./checkout";
 import { blobId } from "./objects";
 import type { Remote } from "./remote";
 import type { Repo } from "./repo";
-import { guardRuleFiles } from "./scan";
+import { guardRuleFiles } from "./rules";
 import { stage } from "./stage";
 import { EMPTY_TREE, ZERO, hostnameSafe, rmQuiet } from "./util";
 

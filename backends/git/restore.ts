@@ -10,7 +10,7 @@ import type { Remote } from "./remote";
 import type { Repo } from "./repo";
 import { WorkDir } from "../../src/safefs";
 import { checkout, treeEntries } from "./checkout";
-import { guardRuleFiles } from "./scan";
+import { guardRuleFiles } from "./rules";
 
 export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport> {
   await repo.ensureRepo();
