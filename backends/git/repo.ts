@@ -4,7 +4,7 @@
  * Only --in-place uses the work dir's repo: a `.git` the notebook user plants never makes
  * mirrorshade read its config or run its hooks.
  */
-import { existsSync, mkdirSync, appendFileSync, readFileSync, writeFileSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, appendFileSync, readFileSync, realpathSync, writeFileSync, unlinkSync } from "node:fs";
 import path from "node:path";
 import { ConfigError, TransientError } from "../../src/errors";
 import { IgnoreRules } from "../../src/engine/ignore";
@@ -68,13 +68,14 @@ export class Repo {
     const { settings, dir, stateDir } = this.ctx;
     if (this.laptop) {
       this.git = new Git(dir, buildGitEnv({ workTree: dir, stateDir }), inPlaceConfig(settings.runHooks));
-      const top = await this.git.run(["rev-parse", "--absolute-git-dir"], { okCodes: [128] });
-      if (top.code !== 0) {
-        throw new ConfigError(`--in-place: ${dir} is not in a git work tree`, {
-          hint: "clone the repository there first, or drop --in-place to keep the git dir in the state dir",
+      const top = await this.git.run(["rev-parse", "--show-toplevel", "--absolute-git-dir"], { okCodes: [128] });
+      const [tree, gitDir] = top.stdout.trim().split("\n");
+      if (top.code !== 0 || !gitDir || realpathSync(tree!) !== realpathSync(dir)) {
+        throw new ConfigError(`--in-place: ${dir} is not the top of a git work tree`, {
+          hint: "clone the repository there first (or name its top), or drop --in-place to keep the git dir in the state dir",
         });
       }
-      this.gitDir = top.stdout.trim();
+      this.gitDir = gitDir;
       // A linked worktree keeps info/exclude in the common dir.
       this.excludeFile = path.resolve(dir, (await this.git.out(["rev-parse", "--git-path", "info/exclude"])).trim());
       const sshCommand = await this.git.run(["config", "--get", "core.sshCommand"], { okCodes: [1] });

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { filesBelow } from "../helpers/credentials";
+import { expectCleanError, filesBelow } from "../helpers/credentials";
 import { startGitHttp } from "../helpers/githttp";
 import {
   cleanEnv,
@@ -370,6 +370,16 @@ describe("--in-place: the work dir's own repo, only when asked", () => {
     expect(r2.code, r2.stderr).toBe(0);
     expect(remoteFiles(sb.remote).get("c.txt")).toBe("c\n");
     expect(readdirSync(sb.marks).some((m) => m.startsWith("post-commit"))).toBe(true);
+  });
+
+  it("--in-place on a dir that is not the top of a work tree: exit 2, one line", async () => {
+    const sb = hostile();
+    write(sb.work, "a.txt", "a\n");
+    expectCleanError(await push(sb, ["--in-place"]), 2, /not the top of a git work tree/);
+    git(sb.work, "init", "-q");
+    mkdirSync(path.join(sb.work, "sub"));
+    const r = await run(["push", "--in-place"], { cwd: path.join(sb.work, "sub"), env: sb.env });
+    expectCleanError(r, 2, /not the top of a git work tree/);
   });
 
   it("without --in-place a checkout is saved from the state dir; its hooks never run", async () => {
