@@ -328,12 +328,13 @@ export class Git {
         heard = true;
         err += d.toString("utf8");
       });
-      const timer = opts.deadline
+      const timer: NodeJS.Timeout | undefined = opts.deadline
         ? setInterval(() => {
             const now = Date.now();
             const silent = now - lastOutput >= opts.deadline!.silenceMs;
             const past = opts.deadline!.at !== undefined && now >= opts.deadline!.at && now - lastOutput >= 2000;
             if (!silent && !past) return;
+            clearInterval(timer);
             timedOut = new GitTimeout(args, now - started, !heard);
             if (pid !== undefined) killGroup(pid);
           }, 250)
