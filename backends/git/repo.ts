@@ -235,7 +235,7 @@ export class Repo {
   private syncExcludes(file: string, block: boolean): void {
     // Sidecar mode: a planted .gitmodules is data, never saved (git would read it as submodule config).
     const want =
-      IgnoreRules.excludeFileFor(this.ctx.dir, this.ctx.settings.ignore) + (this.laptop ? "" : "/.gitmodules\n");
+      IgnoreRules.excludeFileFor(this.ctx.dir, this.ctx.settings.ignore) + (this.laptop ? "" : ".gitmodules\n");
     if (want === this.excludes) return;
     mkdirSync(path.dirname(file), { recursive: true });
     let text = want;

@@ -152,6 +152,12 @@ describe("a planted repo is data, never git's configuration", () => {
     write(sb.work, "fresh/c.txt", "in a repo with no commit\n");
     git(path.join(sb.work, "fresh"), "init", "-q");
     armRepo(sb, path.join(sb.work, "fresh", ".git"), sb.remote);
+    const cmd = evil(sb, "submodule");
+    write(
+      sb.work,
+      ".gitmodules",
+      `[submodule "committed"]\n\tpath = committed\n\turl = ext::${cmd}\n\tupdate = !${cmd}\n`,
+    );
 
     const r = await push(sb);
     expect(r.code, r.stderr).toBe(0);
@@ -163,6 +169,8 @@ describe("a planted repo is data, never git's configuration", () => {
     expect([...modes.values()].some((m) => m.startsWith("160000"))).toBe(false);
     expect([...modes.keys()].some((p) => p.split("/").includes(".git"))).toBe(false);
     expect(remoteFiles(sb.remote).get("committed/deep/b.txt")).toBe("deeper\n");
+    expect(modes.has(".gitmodules")).toBe(false);
+    expect(r.stderr).toMatch(/ignoring \.gitmodules in the work dir/);
     expectNoMarks(sb);
   });
 
