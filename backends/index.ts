@@ -48,5 +48,5 @@ export class Registry {
 export { schemeOf };
 
 export const registry = new Registry()
-  .register(["file", "ssh", "git", "http", "https"], async () => (await import("./git")).createGitBackend)
+  .register(["file", "ssh", "git", "http", "https"], async () => (await import("./git/index")).createGitBackend)
   .register(["s3"], async () => (await import("./s3/index")).createS3Backend);

@@ -46,7 +46,8 @@ export function splitUserinfo(url: string): { url: string; username?: string; pa
 
 /**
  * The environment that carries credentials to one git child talking to `remote`, built
- * fresh for each call. Empty for local remotes and for a laptop without configured secrets.
+ * fresh for each call. Empty for local remotes. `userSsh`: the user chose their own ssh
+ * command (in-place mode: GIT_SSH_COMMAND, core.sshCommand); without key files it is kept.
  */
 export function credentialEnv(
   remote: string,
@@ -54,13 +55,22 @@ export function credentialEnv(
   settings: CredentialSettings,
   stateDir: string,
   env: NodeJS.ProcessEnv = process.env,
+  opts: { userSsh?: boolean } = {},
 ): Record<string, string> {
   const out: Record<string, string> = {};
   if (settings.caFile) out.GIT_SSL_CAINFO = readable(settings.caFile, "CA bundle (--ca-file)");
   if (scheme === "http" || scheme === "https") Object.assign(out, httpEnv(remote, settings, env));
-  if (scheme === "ssh") Object.assign(out, sshEnv(settings, stateDir));
+  if (scheme === "ssh" && !(opts.userSsh && !settings.sshKeyFile.length))
+    Object.assign(out, sshEnv(settings, stateDir));
   return out;
 }
+
+/**
+ * ssh never waits without end: a server that accepts and never answers fails the connect
+ * (the banner exchange counts) after ConnectTimeout; one that stops answering mid-transfer
+ * is dropped after ServerAliveInterval × ServerAliveCountMax.
+ */
+const SSH_DEADLINES = ["-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3"];
 
 function httpEnv(remote: string, settings: CredentialSettings, env: NodeJS.ProcessEnv): Record<string, string> {
   const parts = splitUserinfo(remote);
@@ -99,10 +109,10 @@ function httpEnv(remote: string, settings: CredentialSettings, env: NodeJS.Proce
 function sshEnv(settings: CredentialSettings, stateDir: string): Record<string, string> {
   const dir = path.join(stateDir, "ssh");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const opts: string[] = [];
+  const opts: string[] = [...SSH_DEADLINES];
   if (settings.sshKeyFile.length) {
-    // Isolated from the host's ssh setup: our keys only, no prompts, bounded connect time.
-    opts.push("-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15");
+    // Isolated from the host's ssh setup: our keys only, no prompts.
+    opts.push("-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes");
     settings.sshKeyFile.forEach((file, i) => {
       const key = readSecretFile(file, "ssh key (MIRRORSHADE_SSH_KEY_FILE)");
       if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
@@ -138,7 +148,7 @@ function sshEnv(settings: CredentialSettings, stateDir: string): Record<string, 
     opts.push("-o", "StrictHostKeyChecking=yes");
   }
   const prefix = nssWrapperPrefix(stateDir);
-  if (!opts.length && !prefix) return {}; // a laptop: the user's own ssh setup
+  // Without keys of ours, ssh still reads the user's own ssh config and keys (a laptop).
   return { GIT_SSH_COMMAND: `${prefix}ssh ${opts.map(shellQuote).join(" ")}`, GIT_SSH_VARIANT: "ssh" };
 }
 

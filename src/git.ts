@@ -3,7 +3,9 @@
  * Sidecar mode isolates git from the host (private global config, no system config,
  * git dir in the state dir); laptop mode uses the user's own git and ssh setup.
  */
-import { writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { Readable } from "node:stream";
 import path from "node:path";
 import { simpleGit, type SimpleGitOptions } from "simple-git";
 import { AuthError, MirrorshadeError, NotFoundError, TransientError } from "./errors";
@@ -15,6 +17,71 @@ export interface GitEnvOptions {
   workTree: string;
   stateDir: string;
   identity?: { name: string; email: string };
+  /**
+   * The one transport git may use (sidecar mode): `file`, `ssh`, `https`, `http` or `git`,
+   * the remote's. Every other one (`ext::`, `fd::`, …) is refused by git itself.
+   */
+  transport?: string;
+}
+
+/**
+ * Our private global config (sidecar mode). Nothing here comes from the work dir: git reads
+ * no system config, this file instead of ~/.gitconfig, and the repo config in our state dir.
+ * What could run code or reach elsewhere is off: fsmonitor, every transport but the
+ * remote's, submodule recursion (a gitlink would make git run in a planted repo). Hooks are
+ * turned off in our repo's own config instead (see backends/git/repo.ts): this file also
+ * reaches the receive-pack of a local remote, whose own hooks are its admin's business.
+ * A stalled http transfer (below 1 KB/s for a minute) is abandoned.
+ */
+function globalConfig(opts: GitEnvOptions): string {
+  const lines = [
+    "[safe]",
+    `\tdirectory = ${opts.workTree}`,
+    `\tdirectory = ${opts.gitDir}`,
+    "[core]",
+    "\tquotePath = false",
+    "\tautocrlf = false",
+    "\tfsmonitor = false",
+    "[commit]",
+    "\tgpgSign = false",
+    "[init]",
+    "\tdefaultBranch = main",
+    "[protocol]",
+    "\tallow = never",
+    ...(opts.transport ? [`[protocol "${opts.transport}"]`, "\tallow = always"] : []),
+    "[submodule]",
+    "\trecurse = false",
+    "[fetch]",
+    "\trecurseSubmodules = false",
+    "[push]",
+    "\trecurseSubmodules = no",
+    "[diff]",
+    "\tignoreSubmodules = all",
+    "[http]",
+    `\tlowSpeedLimit = ${LOW_SPEED_LIMIT}`,
+    `\tlowSpeedTime = ${LOW_SPEED_TIME}`,
+  ];
+  return lines.join("\n") + "\n";
+}
+
+const LOW_SPEED_LIMIT = 1000;
+const LOW_SPEED_TIME = 60;
+
+/**
+ * Per-command config for in-place mode, where the repo and its config are the user's own:
+ * no fsmonitor, and no hooks unless asked (`--run-hooks`); stalled http transfers are
+ * abandoned as in sidecar mode. Given as `-c`: none of it is secret.
+ */
+export function inPlaceConfig(runHooks: boolean): string[] {
+  return [
+    ...(runHooks ? [] : ["-c", "core.hooksPath=/dev/null"]),
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    `http.lowSpeedLimit=${LOW_SPEED_LIMIT}`,
+    "-c",
+    `http.lowSpeedTime=${LOW_SPEED_TIME}`,
+  ];
 }
 
 /** Keys mirrorshade sets itself; simple-git strips or refuses any other GIT_* variable. */
@@ -58,17 +125,15 @@ export function buildGitEnv(opts: GitEnvOptions, base: NodeJS.ProcessEnv = proce
     GIT_LITERAL_PATHSPECS: "1",
   });
   if (opts.gitDir) {
-    const globalConfig = path.join(opts.stateDir, "gitconfig");
+    const file = path.join(opts.stateDir, "gitconfig");
     // A private global config: HOME may be "/" (unwritable) and the host's config is not ours.
-    writeFileSync(
-      globalConfig,
-      `[safe]\n\tdirectory = ${opts.workTree}\n\tdirectory = ${opts.gitDir}\n[core]\n\tquotePath = false\n\tautocrlf = false\n[commit]\n\tgpgSign = false\n[init]\n\tdefaultBranch = main\n`,
-      { mode: 0o600 },
-    );
+    // Written only when it changes: a full disk must not stop a restart.
+    const text = globalConfig(opts);
+    if (readOrEmpty(file) !== text) writeFileSync(file, text, { mode: 0o600 });
     Object.assign(env, {
       GIT_DIR: opts.gitDir,
       GIT_WORK_TREE: opts.workTree,
-      GIT_CONFIG_GLOBAL: globalConfig,
+      GIT_CONFIG_GLOBAL: file,
       GIT_CONFIG_NOSYSTEM: "1",
     });
   } else {
@@ -83,6 +148,14 @@ export function buildGitEnv(opts: GitEnvOptions, base: NodeJS.ProcessEnv = proce
     });
   }
   return env;
+}
+
+function readOrEmpty(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
 }
 
 export class GitFailure extends Error {
@@ -110,14 +183,68 @@ export interface RunResult {
   code: number;
 }
 
+export interface ExecOptions extends Omit<RunOptions, "input"> {
+  /** Written to git's stdin: all at once, or streamed (a `fast-import` fed as files are read). */
+  input?: string | Buffer | Readable;
+  /** Receives stdout as it comes (a `cat-file --batch` stream); `stdout` is then empty. */
+  onStdout?: (chunk: Buffer) => void;
+  /** For calls that talk to the remote: when to give up (see NetworkDeadline). */
+  deadline?: NetworkDeadline;
+}
+
+/**
+ * When a network call is given up: it is stopped once it has been silent for `silenceMs`
+ * (a live transfer prints progress), and once `at` has passed (what is left of --retry-for)
+ * unless it is printing progress right now, so a slow but moving first push is not cut off.
+ */
+export interface NetworkDeadline {
+  at?: number;
+  silenceMs: number;
+}
+
+export interface ExecResult {
+  stdout: Buffer;
+  stderr: string;
+  code: number;
+}
+
+/** A git child that outlived its deadline: it and every process it started were killed. */
+export class GitTimeout extends Error {
+  constructor(
+    readonly args: readonly string[],
+    readonly afterMs: number,
+    readonly silent: boolean,
+  ) {
+    super(`git ${args[0]} stopped after ${Math.round(afterMs / 1000)} s${silent ? " without an answer" : ""}`);
+  }
+}
+
+/** Process groups of our running git children, killed if we exit first (they are detached). */
+const running = new Set<number>();
+let exitHook = false;
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
 export class Git {
+  /**
+   * `config` is `-c` arguments put before every command (in-place mode's hardening, see
+   * inPlaceConfig); simple-git's matching `allowUnsafe*` switches are enabled for exactly those.
+   */
   constructor(
     readonly cwd: string,
     readonly env: Record<string, string>,
+    readonly config: readonly string[] = [],
   ) {}
 
   async run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
     const env = opts.env ? { ...this.env, ...opts.env } : this.env;
+    const setting = (key: string) => this.config.some((c) => c.startsWith(key + "="));
     let failure: GitFailure | undefined;
     const options: Partial<SimpleGitOptions> = {
       baseDir: this.cwd,
@@ -129,6 +256,9 @@ export class Git {
         allowUnsafeSshCommand: "GIT_SSH_COMMAND" in env || "GIT_SSH" in env,
         // One entry (an http.<origin>.extraHeader carrying the token), set by credentialEnv.
         allowUnsafeConfigEnvCount: "GIT_CONFIG_COUNT" in env,
+        // In-place mode turns these off per command (never on: the values are ours).
+        allowUnsafeHooksPath: setting("core.hooksPath"),
+        allowUnsafeFsMonitor: setting("core.fsmonitor"),
       },
       // Every non-zero exit becomes a GitFailure carrying the code and both outputs.
       errors: (error, result) => {
@@ -144,7 +274,9 @@ export class Git {
       ...(opts.input !== undefined ? { input: () => opts.input } : {}),
     };
     try {
-      const stdout = await simpleGit(options).env(env).raw(args);
+      const stdout = await simpleGit(options)
+        .env(env)
+        .raw([...this.config, ...args]);
       return { stdout, code: 0 };
     } catch (err) {
       const f = failure ?? (err instanceof GitFailure ? err : undefined);
@@ -158,6 +290,88 @@ export class Git {
   async out(args: string[], opts?: RunOptions): Promise<string> {
     return (await this.run(args, opts)).stdout;
   }
+
+  /**
+   * Run git directly, in a process group of its own: for network calls with a deadline
+   * (simple-git's timeout kills `git` alone, not the `git-remote-https` or `ssh` under it),
+   * and for binary stdout. The environment is this Git's, as for `run`.
+   */
+  exec(args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const env = opts.env ? { ...this.env, ...opts.env } : this.env;
+    if (!exitHook) {
+      exitHook = true;
+      process.on("exit", () => running.forEach(killGroup));
+    }
+    return new Promise((resolve, reject) => {
+      const started = Date.now();
+      const child = spawn("git", [...this.config, ...args], {
+        cwd: this.cwd,
+        env,
+        detached: true,
+        stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      });
+      const pid = child.pid;
+      if (pid !== undefined) running.add(pid);
+      const out: Buffer[] = [];
+      let err = "";
+      let lastOutput = Date.now();
+      let heard = false;
+      let timedOut: GitTimeout | undefined;
+      child.stdout!.on("data", (d: Buffer) => {
+        lastOutput = Date.now();
+        heard = true;
+        if (opts.onStdout) opts.onStdout(d);
+        else out.push(d);
+      });
+      child.stderr!.on("data", (d: Buffer) => {
+        lastOutput = Date.now();
+        heard = true;
+        err += d.toString("utf8");
+      });
+      const timer: NodeJS.Timeout | undefined = opts.deadline
+        ? setInterval(() => {
+            const now = Date.now();
+            const silent = now - lastOutput >= opts.deadline!.silenceMs;
+            const past = opts.deadline!.at !== undefined && now >= opts.deadline!.at && now - lastOutput >= 2000;
+            if (!silent && !past) return;
+            clearInterval(timer);
+            timedOut = new GitTimeout(args, now - started, !heard);
+            if (pid !== undefined) killGroup(pid);
+          }, 250)
+        : undefined;
+      child.on("error", (e) => {
+        clearInterval(timer);
+        if (pid !== undefined) running.delete(pid);
+        reject(e);
+      });
+      child.on("close", (code) => {
+        clearInterval(timer);
+        if (pid !== undefined) running.delete(pid);
+        if (timedOut) return reject(timedOut);
+        const stdout = Buffer.concat(out);
+        const c = code ?? 128;
+        if (c === 0 || opts.okCodes?.includes(c)) return resolve({ stdout, stderr: err, code: c });
+        reject(new GitFailure(args, c, stdout.toString("utf8"), withoutProgress(err)));
+      });
+      if (opts.input !== undefined) {
+        child.stdin!.on("error", () => {}); // git exited before reading all: its exit code says why
+        if (opts.input instanceof Readable) opts.input.pipe(child.stdin!);
+        else child.stdin!.end(opts.input);
+      }
+    });
+  }
+}
+
+/** stderr without `--progress` lines (they are rewritten in place with \r). */
+export function withoutProgress(stderr: string): string {
+  return stderr
+    .split("\n")
+    .map((l) => l.split("\r").filter(Boolean).at(-1) ?? "")
+    .filter(
+      (l) =>
+        !/^(remote: )?(Enumerating|Counting|Compressing|Writing|Receiving|Resolving|Total|Delta compression)/.test(l),
+    )
+    .join("\n");
 }
 
 /** Split NUL-terminated git output. */

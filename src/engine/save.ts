@@ -2,12 +2,11 @@
  * One save, with the behaviour every backend shares: the path filter (size cap,
  * half-written notebooks), the mass-deletion guard, dry-run, timing and logging.
  */
-import { open } from "node:fs/promises";
 import { hostname } from "node:os";
-import path from "node:path";
 import type { Backend, ChangeSet, PathFilter, PlanEntry, SaveMeta, SavePlan, SaveReport } from "../../backends/types";
 import type { Settings } from "../config";
 import { log } from "../log";
+import { withWorkDir } from "../safefs";
 import { formatSize } from "../units";
 
 export interface SaveOutcome {
@@ -82,7 +81,8 @@ export function makeFilter(settings: Settings, opts: SaveOptions): PathFilter {
     }
     if (entry.path.endsWith(".ipynb")) {
       const force = typeof opts.forceInvalid === "function" ? opts.forceInvalid(entry.path) : opts.forceInvalid;
-      const bytes = await completeJson(path.join(settings.dir, entry.path));
+      const bytes = await completeJson(settings.dir, entry.path, settings.maxFileSize);
+      if (bytes !== undefined && typeof bytes === "object" && "skip" in bytes) return bytes;
       if (bytes === "invalid") {
         if (!force) return { defer: "notebook is not valid JSON yet (half-written?)" };
         log.warn(`saving ${entry.path} although it is not valid JSON (it stayed that way)`);
@@ -95,21 +95,31 @@ export function makeFilter(settings: Settings, opts: SaveOptions): PathFilter {
   };
 }
 
-/** The file's bytes when they parse as JSON; "invalid" when not (yet); undefined when it vanished. */
-async function completeJson(file: string): Promise<Buffer | "invalid" | undefined> {
-  let fh;
+/**
+ * The notebook's bytes when they parse as JSON; "invalid" when not (yet); a skip when it is
+ * not a file to read (a FIFO, a device, unreadable); undefined when it vanished or is a
+ * symlink (saved as a link by a backend that can, never read through).
+ */
+async function completeJson(
+  root: string,
+  rel: string,
+  maxBytes: number,
+): Promise<Buffer | "invalid" | { skip: string } | undefined> {
+  let r;
   try {
-    fh = await open(file, "r");
-    const bytes = await fh.readFile();
-    const text = bytes.toString("utf8");
-    if (text.trim() === "") return "invalid";
+    r = await withWorkDir(root, (wd) => wd.read(rel, { maxBytes }));
+  } catch {
+    return undefined; // the work dir itself is gone: nothing to check
+  }
+  if (r.kind === "skip") return { skip: r.reason };
+  if (r.kind !== "file") return undefined;
+  const text = r.bytes.toString("utf8");
+  if (text.trim() === "") return "invalid";
+  try {
     JSON.parse(text);
-    return bytes;
-  } catch (err) {
-    // A vanished file is a deletion in the making, not a half-written notebook.
-    return (err as NodeJS.ErrnoException).code === "ENOENT" ? undefined : "invalid";
-  } finally {
-    await fh?.close();
+    return r.bytes;
+  } catch {
+    return "invalid";
   }
 }
 

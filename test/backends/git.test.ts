@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import path from "node:path";
-import { createGitBackend } from "../../backends/git";
+import { createGitBackend } from "../../backends/git/index";
 import { resolveSettings } from "../../src/config";
 import { log } from "../../src/log";
 import { backendContract } from "../contract/backend";

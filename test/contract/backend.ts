@@ -3,7 +3,17 @@
  * way to make a fresh remote and open backends on it; the suite checks behaviour only
  * through the Backend interface (what one side saves, another side restores).
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync, statSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Backend, ChangeKind, PathFilter, SaveMeta } from "../../backends/types";
@@ -218,6 +228,45 @@ export function backendContract(name: string, t: ContractTarget): void {
       const b = await side(t, remote);
       await b.backend.restore();
       expect(b.read("nb.ipynb")).toBe(checked);
+    });
+
+    it("a symlink is never followed: what it points to never reaches the remote", async () => {
+      const remote = await t.remote();
+      const a = await side(t, remote);
+      await a.backend.restore();
+      const outside = path.join(tempDir("ms-outside-"), "secret.json");
+      writeFileSync(outside, '{"secret": "contract-secret-5d1e"}');
+      mkdirSync(path.join(a.dir, "d"));
+      symlinkSync(outside, path.join(a.dir, "leak.ipynb"));
+      symlinkSync(path.dirname(outside), path.join(a.dir, "d", "linked-dir"));
+      a.write("ok.txt", "ok");
+      await a.saveAll();
+      const b = await side(t, remote);
+      await b.backend.restore();
+      expect(b.read("ok.txt")).toBe("ok");
+      // Saved as a link (git) or not at all (S3): never the target's bytes as a file or a dir.
+      for (const rel of ["leak.ipynb", "d/linked-dir"]) {
+        const p = path.join(b.dir, rel);
+        const st = existsSync(p) ? lstatSync(p) : undefined;
+        const files = st?.isFile() ? [p] : st?.isDirectory() ? listFiles(p).map((f) => path.join(p, f)) : [];
+        for (const f of files) expect(readFileSync(f, "utf8"), f).not.toContain("contract-secret");
+      }
+    });
+
+    it("a FIFO does not stop the save of the other files", async () => {
+      const remote = await t.remote();
+      const a = await side(t, remote);
+      await a.backend.restore();
+      a.write("ok.txt", "ok");
+      execFileSync("mkfifo", [path.join(a.dir, "pipe.ipynb")]);
+      const plan = await a.backend.plan("all", saveAll);
+      expect(plan.entries.map((e) => e.path)).toEqual(["ok.txt"]);
+      // Reported with its reason, or not seen at all (git does not list a new FIFO): never saved, never waited on.
+      for (const s of plan.skipped) expect(s).toEqual({ path: "pipe.ipynb", reason: expect.any(String) });
+      await a.backend.save(plan, meta());
+      const b = await side(t, remote);
+      await b.backend.restore();
+      expect(listFiles(b.dir)).toEqual(["ok.txt"]);
     });
 
     it("nothing to save is not an error and saves nothing", async () => {

@@ -1,0 +1,167 @@
+/**
+ * Take the remote's commits in without rewriting anything: their paths come in, ours stay,
+ * a path changed on both sides keeps our whole file (theirs stays in history), and our
+ * pre-integration commits also go to a conflict branch so the exact local history is kept.
+ */
+import path from "node:path";
+import { nulSplit } from "../../src/git";
+import { WorkDir } from "../../src/safefs";
+import type { Conflict, SavePlan } from "../types";
+import { checkout, treeEntries, type TreeEntry } from "./checkout";
+import { blobId } from "./objects";
+import type { Remote } from "./remote";
+import type { Repo } from "./repo";
+import { guardRuleFiles } from "./rules";
+import { stage } from "./stage";
+import { EMPTY_TREE, ZERO, hostnameSafe, rmQuiet } from "./util";
+
+export interface Integration {
+  incoming: string[];
+  conflicts: Conflict[];
+  conflictRef?: string;
+}
+
+export async function integrate(repo: Repo, remote: Remote): Promise<Integration> {
+  const { git, ctx } = repo;
+  const ours = (await repo.head())!;
+  const theirs = await repo.rev(repo.tracking);
+  const mb = await git.run(["merge-base", ours, theirs], { okCodes: [1] });
+  const base = mb.code === 0 ? mb.stdout.trim() : EMPTY_TREE;
+  if (base === theirs) return { incoming: [], conflicts: [] };
+  const changed = async (from: string, to: string) =>
+    new Set(nulSplit(await git.out(["diff", "--name-only", "-z", "--no-renames", from, to])));
+  const theirChanged = await changed(base, theirs);
+  const ourChanged = base === ours ? new Set<string>() : await changed(base, ours);
+  // Paths edited here but not yet committed count as ours too.
+  const dirty = new Set<string>();
+  const candidates = [...theirChanged];
+  const wd = new WorkDir(ctx.dir);
+  try {
+    guardRuleFiles(wd, candidates);
+  } finally {
+    wd.close();
+  }
+  for (let i = 0; i < candidates.length; i += 500) {
+    const st = await git.out([
+      "status",
+      "--porcelain=v1",
+      "-z",
+      "--untracked-files=all",
+      "--no-renames",
+      "--",
+      ...candidates.slice(i, i + 500),
+    ]);
+    for (const rec of nulSplit(st)) dirty.add(rec.slice(3));
+  }
+  const both = [...theirChanged].filter((p) => ourChanged.has(p) || dirty.has(p));
+  const differ = both.length
+    ? new Set(nulSplit(await git.out(["diff", "--name-only", "-z", "--no-renames", ours, theirs, "--", ...both])))
+    : new Set<string>();
+  // An uncommitted edit conflicts only if the work tree's file differs from theirs.
+  const dirtyBoth = both.filter((p) => dirty.has(p));
+  const dirtyDiffer = dirtyBoth.length
+    ? new Set(nulSplit(await git.out(["diff", "--name-only", "-z", "--no-renames", theirs, "--", ...dirtyBoth])))
+    : new Set<string>();
+  const conflicts: Conflict[] = both
+    .filter((p) => (dirty.has(p) ? dirtyDiffer.has(p) : differ.has(p)))
+    .map((p) => ({ path: p, ours, theirs }));
+
+  let merged = theirs;
+  if (base !== ours) {
+    const index = path.join(ctx.stateDir, "integrate.index");
+    const env = { GIT_INDEX_FILE: index };
+    await git.run(["read-tree", theirs], { env });
+    const ourPaths = [...ourChanged];
+    const present = new Map<string, string>();
+    for (let i = 0; i < ourPaths.length; i += 500) {
+      const ls = await git.out(["ls-tree", "-z", "--full-tree", ours, "--", ...ourPaths.slice(i, i + 500)]);
+      for (const rec of nulSplit(ls)) {
+        const tab = rec.indexOf("\t");
+        const [mode, , sha] = rec.slice(0, tab).split(" ");
+        present.set(rec.slice(tab + 1), `${mode} ${sha}`);
+      }
+    }
+    const info = ourPaths.map((p) => `${present.get(p) ?? `0 ${ZERO}`}\t${p}\0`).join("");
+    if (info) await git.run(["update-index", "-z", "--index-info"], { env, input: info });
+    const tree = (await git.out(["write-tree"], { env })).trim();
+    const msg =
+      `mirrorshade: integrate ${theirs.slice(0, 12)} from the remote` +
+      (conflicts.length ? ` (${conflicts.length} conflict(s): ours kept)` : "");
+    merged = (await git.out(["commit-tree", tree, "-p", ours, "-p", theirs, "-m", msg])).trim();
+    rmQuiet(index);
+  }
+  // Our side of a conflict not committed yet (edited since the last save, e.g. a one-shot
+  // push): snapshot those files on top of our commit, so the conflict branch holds it exactly.
+  let ourSide = ours;
+  const dirtyConflicts = conflicts.filter((c) => dirty.has(c.path)).map((c) => c.path);
+  if (dirtyConflicts.length) {
+    const env = { GIT_INDEX_FILE: path.join(ctx.stateDir, "conflict.index") };
+    await git.run(["read-tree", ours], { env });
+    const wd = new WorkDir(ctx.dir);
+    const snapshot: SavePlan = { entries: [], skipped: [], deferred: [], total: 0, unacknowledged: 0 };
+    for (const p of dirtyConflicts) snapshot.entries.push({ path: p, op: wd.stat(p) ? "modify" : "delete" });
+    wd.close();
+    await stage(repo, snapshot, { env });
+    const tree = (await git.out(["write-tree"], { env })).trim();
+    const msg = `mirrorshade: our side of ${dirtyConflicts.length} conflict(s), before integrating ${theirs.slice(0, 12)}`;
+    ourSide = (await git.out(["commit-tree", tree, "-p", ours, "-m", msg])).trim();
+    rmQuiet(env.GIT_INDEX_FILE);
+    for (const c of conflicts) if (dirty.has(c.path)) c.ours = ourSide;
+  }
+  await git.run(["reset", "-q", merged]);
+  const incoming = [...theirChanged].filter((p) => !ourChanged.has(p) && !dirty.has(p));
+  if (incoming.length) await bringIn(repo, incoming, ours, merged);
+
+  let conflictRef: string | undefined;
+  if (conflicts.length) {
+    const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
+    conflictRef = `mirrorshade/conflict/${hostnameSafe()}-${stamp}`;
+    try {
+      const r = await remote.push(ourSide, `refs/heads/${conflictRef}`);
+      if (r.rejected) throw new Error("the remote rejected it");
+    } catch (err) {
+      ctx.log.warn(`could not push the conflict branch ${conflictRef} (our commits stay in the merge's history)`, {
+        error: (err as Error).message,
+      });
+    }
+  }
+  return { incoming, conflicts, conflictRef };
+}
+
+/**
+ * Write the remote's version of `paths` (changed only on their side) into the work dir,
+ * deleting those it deleted. A path is replaced or deleted only while it still holds what
+ * we last saved (`ours`): a file edited meanwhile stays, and the next save commits it.
+ */
+async function bringIn(repo: Repo, paths: string[], ours: string, merged: string): Promise<void> {
+  const mine = await treeEntries(repo, ours, paths);
+  const next = await treeEntries(repo, merged, paths);
+  const wd = new WorkDir(repo.ctx.dir);
+  try {
+    const unchanged = new Set<string>();
+    for (const p of paths) if (await holds(wd, p, mine.get(p), repo.ctx.settings.maxFileSize)) unchanged.add(p);
+    const kept = (p: string) =>
+      repo.ctx.log.warn(
+        `kept the local ${p}: it changed here while the remote's version came in (the next save commits it)`,
+      );
+    const res = await checkout(repo, wd, [...next.values()], (p) => unchanged.has(p));
+    for (const p of res.notWritten) if (!unchanged.has(p)) kept(p);
+    for (const p of paths) {
+      if (next.has(p)) continue;
+      if (unchanged.has(p)) wd.unlink(p);
+      else kept(p);
+    }
+  } finally {
+    wd.close();
+  }
+}
+
+/** Whether the work dir holds exactly `entry` at `rel` (or nothing, when `entry` is undefined). */
+async function holds(wd: WorkDir, rel: string, entry: TreeEntry | undefined, maxBytes: number): Promise<boolean> {
+  const r = await wd.read(rel, { maxBytes });
+  if (r.kind === "gone") return entry === undefined;
+  if (!entry) return false;
+  if (r.kind === "file") return entry.mode !== "120000" && blobId(r.bytes) === entry.id;
+  if (r.kind === "symlink") return entry.mode === "120000" && blobId(Buffer.from(r.target)) === entry.id;
+  return false;
+}
