@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, appendFileSync, readFileSync, realpathSync, writeFileSync, unlinkSync } from "node:fs";
 import path from "node:path";
 import { ConfigError, TransientError } from "../../src/errors";
-import { IgnoreRules } from "../../src/engine/ignore";
+import { IgnoreRules } from "../../src/ignore";
 import { Git, buildGitEnv, inPlaceConfig } from "../../src/git";
 import { schemeOf } from "../../src/remote";
 import { stripCredentials } from "../../src/redact";

@@ -1,5 +1,5 @@
 /** The ignore and attribute files git opens wherever it meets them, checked before it does. */
-import { IGNORE_FILE } from "../../src/engine/ignore";
+import { IGNORE_FILE } from "../../src/ignore";
 import { TransientError } from "../../src/errors";
 import type { WorkDir } from "../../src/safefs";
 

@@ -6,7 +6,7 @@
  * through WorkDir, never by following a link: a FIFO, socket or device, or a name that is
  * not UTF-8, is skipped with a reason before anything opens it.
  */
-import { IgnoreRules } from "../../src/engine/ignore";
+import { IgnoreRules } from "../../src/ignore";
 import { nulSplit } from "../../src/git";
 import { WorkDir, badName, specialReason } from "../../src/safefs";
 import type { ChangeSet, PathFilter, PlanEntry, SavePlan } from "../types";

@@ -7,7 +7,7 @@
  * reason, and looked at again at the next save; the rest goes through the shared filter.
  */
 import type { ChangeSet, PathFilter, PlanEntry, SavePlan } from "../types";
-import { IgnoreRules } from "../../src/engine/ignore";
+import { IgnoreRules } from "../../src/ignore";
 import { badName, reasonOf, specialReason, withWorkDir, type Entry as Stat, type WorkDir } from "../../src/safefs";
 import { hashHandle } from "../lib/hash";
 import type { S3Ctx } from "./context";

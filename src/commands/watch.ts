@@ -6,7 +6,7 @@ import { stripUserinfo } from "../redact";
 import { backoff, describe, sleep } from "../retry";
 import { serveControl } from "../state";
 import { Health, serveHealth } from "../health";
-import { IgnoreRules } from "../engine/ignore";
+import { IgnoreRules } from "../ignore";
 import { Scheduler } from "../engine/scheduler";
 import { reportConflicts, saveOnce, type SaveOutcome } from "../engine/save";
 import { startWatcher } from "../engine/watcher";

@@ -8,7 +8,7 @@ import path from "node:path";
 import type { AsyncSubscription, SubscribeCallback } from "@parcel/watcher";
 import type { ChangeKind } from "../../backends/types";
 import { log } from "../log";
-import { IgnoreRules, WATCHER_IGNORES } from "./ignore";
+import { IgnoreRules, WATCHER_IGNORES } from "../ignore";
 import { loadParcelWatcher } from "./native";
 
 /**

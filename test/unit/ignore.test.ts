@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DEFAULT_IGNORES, IGNORE_FILE, IgnoreRules } from "../../src/engine/ignore";
+import { DEFAULT_IGNORES, IGNORE_FILE, IgnoreRules } from "../../src/ignore";
 
 let root: string;
 beforeEach(() => {
