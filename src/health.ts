@@ -20,6 +20,8 @@ export class Health {
   savedBytes = 0;
   lastSuccess: number | undefined;
   lastError: string | undefined;
+  /** Paths that could not be saved (a FIFO, an unreadable file, …) with the reason, until one is saved. */
+  readonly skipped = new Map<string, string>();
   private durations: number[] = [];
   private durationSum = 0;
   private durationCount = 0;
@@ -44,6 +46,20 @@ export class Health {
     this.durations = [...this.durations.slice(-99), ms];
   }
 
+  /**
+   * What the last save could not save. A save of the whole tree knows every such path; a save
+   * of some paths only tells about those (the others keep their last reason).
+   */
+  recordSkipped(
+    whole: boolean,
+    saved: readonly { path: string }[],
+    skipped: readonly { path: string; reason: string }[],
+  ): void {
+    if (whole) this.skipped.clear();
+    for (const e of saved) this.skipped.delete(e.path);
+    for (const e of skipped) this.skipped.set(e.path, e.reason);
+  }
+
   recordFailure(message: string): void {
     this.failures++;
     this.consecutiveFailures++;
@@ -60,6 +76,7 @@ export class Health {
       failures: this.failures,
       consecutiveFailures: this.consecutiveFailures,
       conflicts: this.conflicts,
+      skipped: [...this.skipped].map(([path, reason]) => ({ path, reason })),
       savedFiles: this.savedFiles,
       savedBytes: this.savedBytes,
       lastSuccess: this.lastSuccess && new Date(this.lastSuccess).toISOString(),
@@ -88,6 +105,12 @@ export class Health {
       "counter",
       "Paths changed here and at the remote (both kept).",
       this.conflicts,
+    );
+    metric(
+      "mirrorshade_skipped_paths",
+      "gauge",
+      "Paths that cannot be saved now (FIFO, unreadable, bad name…); see `status`.",
+      this.skipped.size,
     );
     metric("mirrorshade_pending_changes", "gauge", "Changed paths not saved yet.", this.pendingCount());
     metric("mirrorshade_saved_files_total", "counter", "Files added, modified or deleted by saves.", this.savedFiles);

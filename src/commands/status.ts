@@ -50,6 +50,14 @@ export async function status(dirArg: string | undefined, flags: Flags): Promise<
   throw new NoWatchError(`no watch runs on ${settings.dir} (looked in state dir ${settings.stateDir})`, { hint });
 }
 
+/** "2: a.fifo (a FIFO …), b.txt (cannot read it …)" or "-". */
+function describeSkipped(skipped: unknown): string {
+  const list = Array.isArray(skipped) ? (skipped as { path: string; reason: string }[]) : [];
+  if (!list.length) return "-";
+  const shown = list.slice(0, 5).map((s) => `${s.path} (${s.reason})`);
+  return `${list.length}: ${shown.join(", ")}${list.length > 5 ? ", …" : ""}`;
+}
+
 function printRows(report: Record<string, unknown>): void {
   const rows: [string, unknown][] = [
     ["dir", report.dir],
@@ -63,6 +71,7 @@ function printRows(report: Record<string, unknown>): void {
     ["failures", `${String(report.failures)} (${String(report.consecutiveFailures)} in a row)`],
     ["last error", report.lastError ?? "-"],
     ["conflicts", report.conflicts],
+    ["skipped", describeSkipped(report.skipped)],
   ];
   out(rows.map(([k, v]) => `${k.padEnd(16)} ${String(v)}`).join("\n"));
 }

@@ -88,6 +88,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
       save: async (paths, force) => {
         const last = await saveOnce(backend, paths.has(".") ? "all" : paths, settings, { forceInvalid: force });
         for (const seen of pushers) seen.push(last);
+        health.recordSkipped(paths.has("."), last.plan.entries, last.plan.skipped);
         const saved = last.report?.saved ?? [];
         health.recordSave(
           last.ms,
