@@ -1,6 +1,7 @@
 import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { findConfig } from "./config-files";
+import type { CredentialSettings } from "./credentials";
 import { ConfigError } from "./errors";
 import type { Level, LogFormat } from "./log";
 import { OPTIONS, envName, flagName, type CommandName, type OptionKey, type OptionSpec } from "./options";
@@ -10,7 +11,8 @@ import { convertValue } from "./validate";
 
 export { defaultStateDir, isInside };
 
-export interface Settings {
+/** Every resolved option; the credential ones are shared with src/credentials.ts. */
+export interface Settings extends CredentialSettings {
   command: CommandName;
   /** Absolute path of the work dir. */
   dir: string;
@@ -39,12 +41,6 @@ export interface Settings {
   ignore: string[];
   dryRun: boolean;
   json: boolean;
-  sshKeyFile: string[];
-  sshKnownHostsFile?: string;
-  sshAcceptNewHostKeys: boolean;
-  tokenFile?: string;
-  tokenUsername: string;
-  caFile?: string;
   listen?: string;
   s3Endpoint?: string;
   s3Region?: string;
