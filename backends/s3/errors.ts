@@ -28,9 +28,16 @@ export function translate(err: unknown, where: string): unknown {
   if (st === 301 || c === "PermanentRedirect" || c === "AuthorizationHeaderMalformed") {
     return new ConfigError(`${where} is in another region: ${msg}`, o("set --s3-region (AWS_REGION)"));
   }
-  if (st === 412) return new TransientError(`${where}: an object changed meanwhile`, o("it is retried"));
+  if (st === 412)
+    return new TransientError(
+      `${where}: an object changed meanwhile`,
+      o("another writer saved at the same time: try again"),
+    );
   if (st && (st >= 500 || st === 408 || st === 429 || c === "SlowDown" || c === "RequestTimeout")) {
-    return new TransientError(`${where}: the store answered ${st} ${c}`, o("it is retried"));
+    return new TransientError(
+      `${where}: the store answered ${st} ${c}`,
+      o("the store is busy or failing: try again later"),
+    );
   }
   if (st && st >= 400)
     return new ConfigError(`${where} refused the request: ${c || st} ${msg}`, o("check the S3 settings"));
@@ -40,10 +47,7 @@ export function translate(err: unknown, where: string): unknown {
     return new ConfigError(`TLS to ${where} failed: ${msg}`, o("point AWS_CA_BUNDLE (or --ca-file) at the store's CA"));
   }
   if (["ENOTFOUND", "EAI_AGAIN"].includes(e.code ?? "")) {
-    return new TransientError(
-      `cannot resolve the S3 endpoint host: ${msg}`,
-      o("check --s3-endpoint and DNS; it is retried"),
-    );
+    return new TransientError(`cannot resolve the S3 endpoint host: ${msg}`, o("check --s3-endpoint and DNS"));
   }
   if (e.name === "TimeoutError" || e.name === "AbortError") {
     // Our deadlines (timeouts.ts) and the SDK's socket timeouts: the store is silent or too slow.
@@ -54,7 +58,7 @@ export function translate(err: unknown, where: string): unknown {
       .replace(/a request has exceeded the configured (\d+) ms requestTimeout/, "no answer within $1 ms");
     return new TransientError(
       `no answer from ${where} in time: ${why}`,
-      o("check --s3-endpoint, the network and the store; it is retried"),
+      o("check --s3-endpoint, the network and the store"),
     );
   }
   const net = ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED"];
@@ -63,7 +67,7 @@ export function translate(err: unknown, where: string): unknown {
     ["TimeoutError", "RequestTimeout"].includes(e.name ?? "") ||
     /socket hang up/i.test(msg)
   ) {
-    return new TransientError(`cannot reach ${where}: ${msg}`, o("check --s3-endpoint and the network; it is retried"));
+    return new TransientError(`cannot reach ${where}: ${msg}`, o("check --s3-endpoint and the network"));
   }
   return err;
 }
