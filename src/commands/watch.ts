@@ -110,14 +110,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
       startWatcher(settings.dir, rules, onChange, { pollEvery: Math.max(settings.maxDelay, 10_000) });
     let watcher = await watchDir();
     health.watcher = watcher;
-    log.info(`watching ${settings.dir}`, {
-      remote: settings.remote,
-      debounce: settings.debounce,
-      maxDelay: settings.maxDelay,
-    });
-    // Whatever changed while we were not running (and local files kept by the restore).
-    scheduler.notify(".", "update");
-
+    // The control socket is up before "watching" is said: from then on push and status reach us.
     const remote = settings.remote ? stripUserinfo(settings.remote) : null;
     let upstream: Promise<string | null> | undefined; // asked once, when a push first asks
     const control = serveControl(lock.socket, async ({ op }) => {
@@ -142,6 +135,14 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
       if (!ok) throw new TransientError("the running watch could not save; see its log");
       return summarize(settings, seen, performance.now() - started, await (upstream ??= upstreamOf(settings)));
     });
+
+    log.info(`watching ${settings.dir}`, {
+      remote: settings.remote,
+      debounce: settings.debounce,
+      maxDelay: settings.maxDelay,
+    });
+    // Whatever changed while we were not running (and local files kept by the restore).
+    scheduler.notify(".", "update");
 
     let identity = dirIdentity(settings.dir);
     let vanished = false;

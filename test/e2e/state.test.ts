@@ -4,7 +4,17 @@
  * missing ready marker does not stop saving. Real watches, a second UID through setpriv.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  realpathSync,
+  statSync,
+  symlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -137,8 +147,14 @@ describe("the control socket", () => {
       'c.on("connect",()=>{c.write(JSON.stringify({op:"status"})+"\\n");});' +
       'c.on("data",d=>{process.stdout.write("ANSWER "+d);process.exit(0)});' +
       'c.on("error",e=>{process.stdout.write("ERROR "+e.code);process.exit(0)});';
+    // The probe is plain node (the CLI under test may be the single binary): a copy the UID can run.
+    const bin = tempDir("ms-probe-node-");
+    chmodSync(bin, 0o755);
+    const node = path.join(bin, "node");
+    copyFileSync(process.execPath, node);
+    chmodSync(node, 0o755);
     const [setpriv, ...args] = other.command();
-    const cmd = args.slice(0, args.indexOf(other.node) + 1); // without the bundle: node -e
+    const cmd = [...args.slice(0, args.indexOf(other.node)), node]; // setpriv … env -i … node -e
     const out = execFileSync(setpriv!, [...cmd, "-e", script, state], { encoding: "utf8" });
     expect(out).toBe("ERROR EACCES");
     const r = await stop(w);
