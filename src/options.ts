@@ -185,7 +185,7 @@ export const OPTIONS = {
     type: "duration",
     arg: "dur",
     commands: ["watch"],
-    help: "also take other writers' saves into the dir this often (off by default: Jupyter warns when an open notebook changes on disk)",
+    help: "take other writers' saves in this often (off by default: Jupyter warns when an open notebook changes)",
   },
   restore: {
     type: "boolean",

@@ -19,7 +19,18 @@ import {
   write,
   type Sandbox,
 } from "../helpers";
-import { BUCKET, getText, keys, objects, putText, s3Env, startProxy, startS3rver, type S3rver } from "../helpers/s3";
+import {
+  BUCKET,
+  getText,
+  head,
+  keys,
+  objects,
+  putText,
+  s3Env,
+  startProxy,
+  startS3rver,
+  type S3rver,
+} from "../helpers/s3";
 
 const PREFIX = "notes";
 const REMOTE = `s3://${BUCKET}/${PREFIX}`;
@@ -275,7 +286,12 @@ describe("s3 remote", () => {
     const report = JSON.parse(r.stdout) as { kept: string[]; written: string[] };
     expect(report.kept).toEqual(["nb.ipynb"]);
     expect(report.written).toEqual(["only-remote.txt"]);
-    const copy = `nb.conflict-${sha(Buffer.from('{"remote": 1}')).slice(0, 8)}.ipynb`;
+    // Named by the time the store wrote their version and the first 8 hex of its sha256.
+    const stamp = (await head(server.client, `${PREFIX}/nb.ipynb`))
+      .LastModified!.toISOString()
+      .replace(/[-:]/g, "")
+      .replace(/\.\d+Z$/, "Z");
+    const copy = `nb.conflict-${stamp}-${sha(Buffer.from('{"remote": 1}')).slice(0, 8)}.ipynb`;
     expect(listFiles(sb.work)).toEqual([copy, "nb.ipynb", "only-remote.txt", "same.txt"]);
     expect(readFileSync(path.join(sb.work, "nb.ipynb"), "utf8")).toBe('{"local": 1}');
     expect(readFileSync(path.join(sb.work, copy), "utf8")).toBe('{"remote": 1}');
