@@ -25,7 +25,7 @@ import type {
   SaveReport,
 } from "../types";
 import { Ancestors } from "../lib/ancestors";
-import { syncAncestors } from "./ancestors";
+import { SyncedNotebooks } from "./ancestors";
 import { sweepFailedWrites } from "./objects";
 import { diskFullError, isDiskFull } from "./heal";
 import { Remote } from "./remote";
@@ -46,12 +46,12 @@ class GitBackend implements Backend {
   readonly capabilities = { history: true, atRestore: false, conflicts: true, integrates: true, pulls: true };
   private readonly repo: Repo;
   private readonly remote: Remote;
-  private readonly ancestors: Ancestors;
+  private readonly notebooks: SyncedNotebooks;
 
   constructor(ctx: BackendContext) {
     this.repo = new Repo(ctx);
     this.remote = new Remote(this.repo);
-    this.ancestors = new Ancestors(path.join(ctx.stateDir, "ancestors"), ctx.log);
+    this.notebooks = new SyncedNotebooks(this.repo, new Ancestors(path.join(ctx.stateDir, "ancestors"), ctx.log));
   }
 
   open(): Promise<void> {
@@ -70,7 +70,13 @@ class GitBackend implements Backend {
   }
 
   restore(): Promise<RestoreReport> {
-    return this.guard(async () => this.synced(await restore(this.repo, this.remote), true));
+    return this.guard(async () => {
+      const r = await restore(this.repo, this.remote);
+      await this.keepNotebooks(() =>
+        this.notebooks.integrated(true, [...r.conflicts, ...r.kept.map((p) => ({ path: p }))]),
+      );
+      return r;
+    });
   }
 
   plan(changes: ChangeSet | "all", filter: PathFilter): Promise<SavePlan> {
@@ -79,35 +85,36 @@ class GitBackend implements Backend {
 
   save(p: SavePlan, meta: SaveMeta): Promise<SaveReport> {
     return this.guard(async () => {
-      const r = await save(this.repo, this.remote, p, meta);
-      return this.synced(
-        r,
-        [...r.saved.map((e) => e.path), ...r.incoming, ...r.conflicts.map((c) => c.path)].some((p) =>
-          p.endsWith(".ipynb"),
-        ),
-      );
+      let r: SaveReport;
+      try {
+        r = await save(this.repo, this.remote, p, meta);
+      } catch (err) {
+        this.notebooks.forget();
+        throw err;
+      }
+      await this.keepNotebooks(() => this.notebooks.saved(r));
+      return r;
     });
   }
 
   pull(opts: PullOptions): Promise<PullReport> {
     return this.guard(async () => {
       const r = await pull(this.repo, this.remote, opts);
-      return this.synced(r, r.incoming.length > 0 || r.conflicts.length > 0);
+      await this.keepNotebooks(() =>
+        this.notebooks.integrated(r.incoming.length > 0 || r.conflicts.length > 0, r.conflicts),
+      );
+      return r;
     });
   }
 
-  /**
-   * Record the notebooks as last synced when `changed` (a save of one, anything taken in):
-   * a failure there is said, never a failed save.
-   */
-  private async synced<T>(report: T, changed: boolean): Promise<T> {
-    if (!changed) return report;
+  /** The notebooks as last synced are recorded after each sync; a failure there is said, never a failed save. */
+  private async keepNotebooks(fn: () => Promise<void>): Promise<void> {
     try {
-      await syncAncestors(this.repo, this.ancestors);
+      await fn();
     } catch (err) {
+      this.notebooks.forget();
       this.repo.ctx.log.warn(`could not record the last synced notebooks: ${(err as Error).message}`);
     }
-    return report;
   }
 
   /**

@@ -18,7 +18,9 @@ import {
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Backend, ChangeKind, PathFilter, SaveMeta } from "../../backends/types";
+import { Ancestors } from "../../backends/lib/ancestors";
 import { NotFoundError } from "../../src/errors";
+import { log } from "../../src/log";
 import { tempDir } from "../helpers";
 
 export interface ContractTarget {
@@ -39,7 +41,8 @@ async function side(t: ContractTarget, remote: string) {
   const root = tempDir("ms-contract-");
   const dir = path.join(root, "work");
   mkdirSync(dir);
-  const backend = await t.open(remote, dir, path.join(root, "state"));
+  const stateDir = path.join(root, "state");
+  const backend = await t.open(remote, dir, stateDir);
   return {
     dir,
     remoteUrl: remote,
@@ -61,6 +64,8 @@ async function side(t: ContractTarget, remote: string) {
     },
     exists: (rel: string) => existsSync(path.join(dir, rel)),
     copies: () => listFiles(dir).filter((f) => COPY.test(f)),
+    /** The bytes of a notebook as last synced, from the state dir's store (the ancestor of a later merge). */
+    ancestor: (rel: string) => new Ancestors(path.join(stateDir, "ancestors"), log).get(rel)?.toString("utf8"),
     async saveChanges(changes: Record<string, ChangeKind>) {
       const plan = await backend.plan(new Map(Object.entries(changes)), saveAll);
       return backend.save(plan, meta());
@@ -300,6 +305,29 @@ export function backendContract(name: string, t: ContractTarget): void {
       await c.backend.restore();
       expect(c.read("nb.ipynb")).toBe('{"v": "ours"}');
       expect(c.read(copy)).toBe('{"v": "theirs"}');
+    });
+
+    it("keeps each notebook's bytes as last synced in the state dir, the common ancestor of both sides [capability: pulls]", async (ctx) => {
+      const { a, b } = await synced({ "nb.ipynb": '{"v": 1}', "notes.txt": "not a notebook" }, ctx);
+      expect(a.ancestor("nb.ipynb")).toBe('{"v": 1}');
+      expect(b.ancestor("nb.ipynb")).toBe('{"v": 1}');
+      expect(b.ancestor("notes.txt")).toBeUndefined();
+      a.write("nb.ipynb", '{"v": 2}');
+      await a.saveAll();
+      expect(a.ancestor("nb.ipynb")).toBe('{"v": 2}');
+      await b.pull();
+      expect(b.ancestor("nb.ipynb")).toBe('{"v": 2}');
+      // Changed on both sides: the ancestor stays what both last agreed on, until ours is saved.
+      a.write("nb.ipynb", '{"v": "3a"}');
+      await a.saveAll();
+      b.write("nb.ipynb", '{"v": "3b"}');
+      expect((await b.pull()).conflicts.map((c) => c.path)).toEqual(["nb.ipynb"]);
+      expect(b.ancestor("nb.ipynb")).toBe('{"v": 2}');
+      await b.saveAll();
+      expect(b.ancestor("nb.ipynb")).toBe('{"v": "3b"}');
+      b.remove("nb.ipynb");
+      await b.saveAll();
+      expect(b.ancestor("nb.ipynb")).toBeUndefined();
     });
 
     it("pull never touches a path with a pending local change [capability: pulls]", async (ctx) => {

@@ -16,6 +16,7 @@ import {
   commitAndPush,
   git,
   remoteFiles,
+  run,
   sandbox,
   startWatch,
   stop,
@@ -202,7 +203,9 @@ describe.each([
     const world = await makeWorld();
     const a = await world.side("alice");
     write(a.sb.work, "nb.ipynb", notebook("base"));
-    const w = await startWatch(a.sb, PENDING);
+    const w = await startWatch(a.sb, [...PENDING, "--listen", "127.0.0.1:0"]);
+    const listening = await w.waitForLog("the listener", (l) => String(l.msg).startsWith("health and metrics on"));
+    const port = Number(/:(\d+)$/.exec(String(listening.msg))![1]);
     await waitFor("the base saved", async () => (await world.files()).get("nb.ipynb") === notebook("base"));
 
     // Ours is written (and waits for the debounce) while another writer saves theirs.
@@ -217,6 +220,16 @@ describe.each([
       const f = await world.files();
       return f.get("nb.ipynb") === notebook("ours") && f.get(copy) === notebook("theirs");
     });
+    // status and /metrics name it too.
+    const st = await run(["status", a.sb.work, "--json"], { env: a.sb.env });
+    expect(st.code, st.stderr).toBe(0);
+    const status = JSON.parse(st.stdout) as { conflicts: number; recentConflicts: { path: string; copy?: string }[] };
+    expect(status.recentConflicts).toEqual([expect.objectContaining({ path: "nb.ipynb", copy })]);
+    const shown = await run(["status", a.sb.work], { env: a.sb.env });
+    expect(shown.stdout).toContain(`nb.ipynb (theirs: ${copy})`);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/^mirrorshade_conflicts_total 1$/m);
+    expect(metrics).toMatch(/^mirrorshade_pulls_total [1-9]/m);
 
     // Again: ours changes, and the other writer saves something else, then theirs again (a new version, later).
     write(a.sb.work, "nb.ipynb", notebook("ours, again"));
