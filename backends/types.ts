@@ -52,9 +52,15 @@ export interface SaveMeta {
 
 export interface Conflict {
   path: string;
-  /** Backend-specific ids of the two versions (commit ids for git). */
+  /** Backend-specific ids of the two versions (commit ids for git; "local", "deleted" where no id fits). */
   ours: string;
   theirs: string;
+  /**
+   * Where their version was written beside ours in the work dir (DESIGN.md "Conflict
+   * copies"); absent when there is nothing to copy (deleted there) or it could not be written
+   * (then their version stays reachable at the remote only, and the log says why).
+   */
+  copy?: string;
 }
 
 export interface SaveReport {
@@ -90,6 +96,27 @@ export interface RestoreReport {
   conflictRef?: string;
 }
 
+export interface PullOptions {
+  /**
+   * Local changes not saved yet (the scheduler's pending set: paths, directories, or "." for
+   * the whole tree). A pull never writes or deletes a path they cover; it waits for their save.
+   */
+  pending: ReadonlySet<string>;
+}
+
+export interface PullReport {
+  /** Paths written into the work dir, or deleted from it, because they changed only at the remote. */
+  incoming: string[];
+  /** Of `incoming`, those deleted: deleted at the remote and unchanged here since our last save. */
+  deleted: string[];
+  /** Paths changed on both sides: ours stays in place, theirs is written beside it (`copy`). */
+  conflicts: Conflict[];
+  /** Where our side of a conflict was kept (a branch name for git). */
+  conflictRef?: string;
+  /** Paths changed at the remote that wait, because a local change to them is pending. */
+  waiting: string[];
+}
+
 export interface Backend {
   readonly name: string;
   readonly capabilities: {
@@ -108,12 +135,19 @@ export interface Backend {
      * it they arrive at the next restore. Absent: false.
      */
     integrates?: boolean;
+    /** `pull` brings other writers' saves into the work dir while watching. Absent: false. */
+    pulls?: boolean;
   };
   /** Reachable and credentials work (with `write`, also that we may write); writes nothing. */
   check(opts?: { write?: boolean }): Promise<void>;
   /** Make the remote exist (init --create, --create). */
   create?(): Promise<void>;
-  /** Bring the remote into the work dir: the union, local first; never deletes or overwrites a local file. */
+  /**
+   * Bring the remote into the work dir. A first restore writes the union, local first: it never
+   * deletes or overwrites a local file (one that differs is kept, theirs beside it as a conflict
+   * copy where the backend has no history to keep it in). With state from an earlier run it
+   * resumes, taking in what the remote gained meanwhile as `pull` does.
+   */
   restore(opts?: RestoreOptions): Promise<RestoreReport>;
   /** What a save of these changes would do. Reads only; calls `filter` on each candidate. */
   plan(changes: ChangeSet | "all", filter: PathFilter): Promise<SavePlan>;
@@ -123,6 +157,21 @@ export interface Backend {
    * integrates, keeps both versions, and reports the conflicts instead of throwing.
    */
   save(plan: SavePlan, meta: SaveMeta): Promise<SaveReport>;
+  /**
+   * Bring what other writers saved since our last sync into the work dir, the way a save
+   * integrates it, without saving anything of ours that was not saved before:
+   * - a path changed only at the remote is written (a temp file beside it, then a rename:
+   *   a reader never sees half a file) when the local file is unchanged since our last save;
+   * - a path deleted at the remote is deleted here only when unchanged since our last save;
+   *   changed here, ours is kept (a conflict without a copy) and the next save saves it;
+   * - a path changed on both sides keeps ours in place and gets theirs beside it as a conflict
+   *   copy (never overwriting anything; identical content never makes a second copy);
+   * - a path `opts.pending` covers is not touched (reported in `waiting`); a backend whose
+   *   remote changes cannot be split by path (git) waits for all of them.
+   * Its own writes into the work dir must not cause a save of anything but the copies.
+   * Before a first restore (or save) has synced this side, it does nothing. Throws as `save`.
+   */
+  pull?(opts: PullOptions): Promise<PullReport>;
   close(): Promise<void>;
 }
 

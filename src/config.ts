@@ -32,6 +32,8 @@ export interface Settings extends CredentialSettings {
   debounce: number;
   maxDelay: number;
   shutdownTimeout: number;
+  /** watch: how often to take other writers' saves in; undefined or 0: never (only at start). */
+  pull?: number;
   restore: boolean;
   message: string;
   author?: string;
@@ -159,6 +161,11 @@ export async function resolveSettings(
 
 /** Rules between options; each value alone passed src/validate.ts. */
 function checkTogether(settings: Settings): void {
+  if (settings.pull && settings.pull < 1000) {
+    throw new ConfigError(`--pull ${settings.pull}ms is too often: every pull asks the remote`, {
+      hint: "use 1s or more (0 turns it off)",
+    });
+  }
   if (settings.maxDelay < settings.debounce) {
     throw new ConfigError(`--max-delay (${settings.maxDelay}ms) is shorter than --debounce (${settings.debounce}ms)`, {
       hint: "make --max-delay at least as long as --debounce",

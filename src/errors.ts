@@ -23,7 +23,7 @@ export const EXIT_CODES_HELP = `Exit status:
   2  usage or configuration error (flag, config file, remote URL, directory)
   3  authentication or permission refused by the remote
   4  remote unreachable past --retry-for (or --shutdown-timeout for watch)
-  5  saved, but a concurrent change conflicted: both versions are kept
+  5  saved, but a concurrent change conflicted: theirs kept beside ours
   6  remote not found (repository or bucket missing; --create makes one)
   7  refused by a safety guard (a mass deletion: --allow-mass-delete)
   8  status: no watch runs on this dir`;
@@ -70,7 +70,7 @@ export class NotFoundError extends MirrorshadeError {
   readonly code = "not_found";
 }
 
-/** Our changes were saved, but someone else's conflicted; both versions are kept. */
+/** Our changes were saved, but someone else's conflicted: ours kept, theirs beside it as a conflict copy. */
 export class ConflictError extends MirrorshadeError {
   readonly exitCode = EXIT_CODES.conflict;
   readonly code = "conflict";

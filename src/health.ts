@@ -7,6 +7,16 @@ import http from "node:http";
 import { ConfigError } from "./errors";
 import { log } from "./log";
 
+/** A conflict as status and the log name it: the path, and where their version was put beside it. */
+export interface ConflictNote {
+  path: string;
+  copy?: string;
+  at: string;
+}
+
+/** How many recent conflicts `status` lists. */
+const RECENT_CONFLICTS = 20;
+
 export class Health {
   ready = false;
   /** The running watcher; undefined before it starts and after shutdown. */
@@ -22,6 +32,14 @@ export class Health {
   lastError: string | undefined;
   /** Paths that could not be saved (a FIFO, an unreadable file, …) with the reason, until one is saved. */
   readonly skipped = new Map<string, string>();
+  /** watch --pull: its interval (undefined: off), pulls that ended, failed, and files they brought. */
+  pullEvery: number | undefined;
+  pulls = 0;
+  pullFailures = 0;
+  pulledFiles = 0;
+  lastPull: number | undefined;
+  /** The latest conflicts, newest last. */
+  recentConflicts: ConflictNote[] = [];
   private durations: number[] = [];
   private durationSum = 0;
   private durationCount = 0;
@@ -60,6 +78,28 @@ export class Health {
     for (const e of skipped) this.skipped.set(e.path, e.reason);
   }
 
+  /** Conflicts met by a save or a pull; saves count theirs in recordSave. */
+  noteConflicts(conflicts: readonly { path: string; copy?: string }[], count = true): void {
+    if (!conflicts.length) return;
+    if (count) this.conflicts += conflicts.length;
+    const at = new Date().toISOString();
+    this.recentConflicts = [
+      ...this.recentConflicts,
+      ...conflicts.map((c) => ({ path: c.path, ...(c.copy ? { copy: c.copy } : {}), at })),
+    ].slice(-RECENT_CONFLICTS);
+  }
+
+  recordPull(files: number): void {
+    this.pulls++;
+    this.pulledFiles += files;
+    this.lastPull = Date.now();
+  }
+
+  recordPullFailure(message: string): void {
+    this.pullFailures++;
+    this.lastError = message;
+  }
+
   recordFailure(message: string): void {
     this.failures++;
     this.consecutiveFailures++;
@@ -77,6 +117,16 @@ export class Health {
       consecutiveFailures: this.consecutiveFailures,
       conflicts: this.conflicts,
       skipped: [...this.skipped].map(([path, reason]) => ({ path, reason })),
+      recentConflicts: this.recentConflicts,
+      pull: this.pullEvery
+        ? {
+            every: this.pullEvery,
+            pulls: this.pulls,
+            failures: this.pullFailures,
+            files: this.pulledFiles,
+            last: this.lastPull && new Date(this.lastPull).toISOString(),
+          }
+        : null,
       savedFiles: this.savedFiles,
       savedBytes: this.savedBytes,
       lastSuccess: this.lastSuccess && new Date(this.lastSuccess).toISOString(),
@@ -113,6 +163,19 @@ export class Health {
       this.skipped.size,
     );
     metric("mirrorshade_pending_changes", "gauge", "Changed paths not saved yet.", this.pendingCount());
+    metric(
+      "mirrorshade_pulls_total",
+      "counter",
+      "Pulls of other writers' saves that ended (watch --pull).",
+      this.pulls,
+    );
+    metric("mirrorshade_pull_failures_total", "counter", "Pulls that failed (retried).", this.pullFailures);
+    metric(
+      "mirrorshade_pulled_files_total",
+      "counter",
+      "Files written into or deleted from the work dir by pulls.",
+      this.pulledFiles,
+    );
     metric("mirrorshade_saved_files_total", "counter", "Files added, modified or deleted by saves.", this.savedFiles);
     metric("mirrorshade_saved_bytes_total", "counter", "Bytes of the files saved.", this.savedBytes);
     metric(

@@ -181,6 +181,12 @@ export const OPTIONS = {
     commands: ["watch"],
     help: "time for the final save on SIGTERM",
   },
+  pull: {
+    type: "duration",
+    arg: "dur",
+    commands: ["watch"],
+    help: "take other writers' saves in this often (off by default: Jupyter warns when an open notebook changes)",
+  },
   restore: {
     type: "boolean",
     default: true,

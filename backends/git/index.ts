@@ -6,25 +6,32 @@
  *
  * Modules: repo (git dir, branch, our config), remote (ls-remote, fetch, push, credentials,
  * deadlines), scan (the plan), stage (bytes into the index), objects (blobs in and out),
- * save (commit, push), integrate (their commits in), restore, checkout (blobs into the work
- * dir), heal (a damaged index, a full disk).
+ * save (commit, push), integrate (their commits in), pull (integrate while watching), copies
+ * (their side of a conflict beside ours), restore, checkout (blobs into the work dir),
+ * ancestors (the last synced notebooks), heal (a damaged index, a full disk).
  */
+import path from "node:path";
 import type {
   Backend,
   BackendContext,
   BackendFactory,
   ChangeSet,
   PathFilter,
+  PullOptions,
+  PullReport,
   RestoreReport,
   SaveMeta,
   SavePlan,
   SaveReport,
 } from "../types";
+import { Ancestors } from "../lib/ancestors";
+import { SyncedNotebooks } from "./ancestors";
 import { sweepFailedWrites } from "./objects";
 import { diskFullError, isDiskFull } from "./heal";
 import { Remote } from "./remote";
 import { Repo } from "./repo";
 import { restore } from "./restore";
+import { pull } from "./pull";
 import { plan } from "./scan";
 import { save } from "./save";
 
@@ -36,13 +43,15 @@ export const createGitBackend: BackendFactory = async (ctx) => {
 
 class GitBackend implements Backend {
   readonly name = "git";
-  readonly capabilities = { history: true, atRestore: false, conflicts: true, integrates: true };
+  readonly capabilities = { history: true, atRestore: false, conflicts: true, integrates: true, pulls: true };
   private readonly repo: Repo;
   private readonly remote: Remote;
+  private readonly notebooks: SyncedNotebooks;
 
   constructor(ctx: BackendContext) {
     this.repo = new Repo(ctx);
     this.remote = new Remote(this.repo);
+    this.notebooks = new SyncedNotebooks(this.repo, new Ancestors(path.join(ctx.stateDir, "ancestors"), ctx.log));
   }
 
   open(): Promise<void> {
@@ -61,7 +70,13 @@ class GitBackend implements Backend {
   }
 
   restore(): Promise<RestoreReport> {
-    return this.guard(() => restore(this.repo, this.remote));
+    return this.guard(async () => {
+      const r = await restore(this.repo, this.remote);
+      await this.keepNotebooks(() =>
+        this.notebooks.integrated(true, [...r.conflicts, ...r.kept.map((p) => ({ path: p }))]),
+      );
+      return r;
+    });
   }
 
   plan(changes: ChangeSet | "all", filter: PathFilter): Promise<SavePlan> {
@@ -69,7 +84,37 @@ class GitBackend implements Backend {
   }
 
   save(p: SavePlan, meta: SaveMeta): Promise<SaveReport> {
-    return this.guard(() => save(this.repo, this.remote, p, meta));
+    return this.guard(async () => {
+      let r: SaveReport;
+      try {
+        r = await save(this.repo, this.remote, p, meta);
+      } catch (err) {
+        this.notebooks.forget();
+        throw err;
+      }
+      await this.keepNotebooks(() => this.notebooks.saved(r));
+      return r;
+    });
+  }
+
+  pull(opts: PullOptions): Promise<PullReport> {
+    return this.guard(async () => {
+      const r = await pull(this.repo, this.remote, opts);
+      await this.keepNotebooks(() =>
+        this.notebooks.integrated(r.incoming.length > 0 || r.conflicts.length > 0, r.conflicts),
+      );
+      return r;
+    });
+  }
+
+  /** The notebooks as last synced are recorded after each sync; a failure there is said, never a failed save. */
+  private async keepNotebooks(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.notebooks.forget();
+      this.repo.ctx.log.warn(`could not record the last synced notebooks: ${(err as Error).message}`);
+    }
   }
 
   /**

@@ -1,13 +1,15 @@
 /**
  * Take the remote's commits in without rewriting anything: their paths come in, ours stay,
- * a path changed on both sides keeps our whole file (theirs stays in history), and our
- * pre-integration commits also go to a conflict branch so the exact local history is kept.
+ * a path changed on both sides keeps our whole file while theirs is written beside it as a
+ * conflict copy (and stays in history), and our pre-integration commits also go to a
+ * conflict branch so the exact local history is kept.
  */
 import path from "node:path";
 import { nulSplit } from "../../src/git";
 import { WorkDir } from "../../src/safefs";
-import type { Conflict, SavePlan } from "../types";
+import type { Conflict, PlanEntry, SavePlan } from "../types";
 import { checkout, treeEntries, type TreeEntry } from "./checkout";
+import { commitCopies, writeTheirCopies } from "./copies";
 import { blobId } from "./objects";
 import type { Remote } from "./remote";
 import type { Repo } from "./repo";
@@ -16,7 +18,10 @@ import { stage } from "./stage";
 import { EMPTY_TREE, ZERO, hostnameSafe, rmQuiet } from "./util";
 
 export interface Integration {
+  /** Paths written into the work dir or deleted from it (changed only at the remote). */
   incoming: string[];
+  /** Of `incoming`, the deleted ones. */
+  deleted: string[];
   conflicts: Conflict[];
   conflictRef?: string;
 }
@@ -27,7 +32,7 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
   const theirs = await repo.rev(repo.tracking);
   const mb = await git.run(["merge-base", ours, theirs], { okCodes: [1] });
   const base = mb.code === 0 ? mb.stdout.trim() : EMPTY_TREE;
-  if (base === theirs) return { incoming: [], conflicts: [] };
+  if (base === theirs) return { incoming: [], deleted: [], conflicts: [] };
   const changed = async (from: string, to: string) =>
     new Set(nulSplit(await git.out(["diff", "--name-only", "-z", "--no-renames", from, to])));
   const theirChanged = await changed(base, theirs);
@@ -99,8 +104,14 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
     await git.run(["read-tree", ours], { env });
     const wd = new WorkDir(ctx.dir);
     const snapshot: SavePlan = { entries: [], skipped: [], deferred: [], total: 0, unacknowledged: 0 };
-    for (const p of dirtyConflicts) snapshot.entries.push({ path: p, op: wd.stat(p) ? "modify" : "delete" });
-    wd.close();
+    try {
+      for (const p of dirtyConflicts) {
+        const entry = await snapshotEntry(wd, p, ctx.settings.maxFileSize);
+        if (entry) snapshot.entries.push(entry);
+      }
+    } finally {
+      wd.close();
+    }
     await stage(repo, snapshot, { env });
     const tree = (await git.out(["write-tree"], { env })).trim();
     const msg = `mirrorshade: our side of ${dirtyConflicts.length} conflict(s), before integrating ${theirs.slice(0, 12)}`;
@@ -109,8 +120,11 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
     for (const c of conflicts) if (dirty.has(c.path)) c.ours = ourSide;
   }
   await git.run(["reset", "-q", merged]);
-  const incoming = [...theirChanged].filter((p) => !ourChanged.has(p) && !dirty.has(p));
-  if (incoming.length) await bringIn(repo, incoming, ours, merged);
+  const only = [...theirChanged].filter((p) => !ourChanged.has(p) && !dirty.has(p));
+  const brought = only.length ? await bringIn(repo, only, ours, merged) : { written: [], deleted: [], kept: [] };
+  // Changed here after git status looked (the notebook user kept writing): both sides changed it.
+  for (const p of brought.kept) conflicts.push({ path: p, ours, theirs });
+  await commitCopies(repo, await writeTheirCopies(repo, theirs, conflicts));
 
   let conflictRef: string | undefined;
   if (conflicts.length) {
@@ -125,35 +139,76 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
       });
     }
   }
-  return { incoming, conflicts, conflictRef };
+  return { incoming: [...brought.written, ...brought.deleted], deleted: brought.deleted, conflicts, conflictRef };
+}
+
+/**
+ * Our side of a conflict, as the work dir holds it now, for the conflict branch: a notebook
+ * that does not parse (a rewrite in progress) is left out, so no half file reaches the remote.
+ */
+async function snapshotEntry(wd: WorkDir, rel: string, maxBytes: number): Promise<PlanEntry | undefined> {
+  if (!wd.stat(rel)) return { path: rel, op: "delete" };
+  if (!rel.endsWith(".ipynb")) return { path: rel, op: "modify" };
+  const r = await wd.read(rel, { maxBytes });
+  if (r.kind !== "file") return { path: rel, op: "modify" };
+  try {
+    JSON.parse(r.bytes.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  return { path: rel, op: "modify", content: r.bytes };
 }
 
 /**
  * Write the remote's version of `paths` (changed only on their side) into the work dir,
  * deleting those it deleted. A path is replaced or deleted only while it still holds what
- * we last saved (`ours`): a file edited meanwhile stays, and the next save commits it.
+ * we last saved (`ours`), checked again just before: a file edited meanwhile stays (`kept`),
+ * and the next save commits it.
  */
-async function bringIn(repo: Repo, paths: string[], ours: string, merged: string): Promise<void> {
+async function bringIn(
+  repo: Repo,
+  paths: string[],
+  ours: string,
+  merged: string,
+): Promise<{ written: string[]; deleted: string[]; kept: string[] }> {
   const mine = await treeEntries(repo, ours, paths);
   const next = await treeEntries(repo, merged, paths);
   const wd = new WorkDir(repo.ctx.dir);
+  const out = { written: [] as string[], deleted: [] as string[], kept: [] as string[] };
   try {
-    const unchanged = new Set<string>();
-    for (const p of paths) if (await holds(wd, p, mine.get(p), repo.ctx.settings.maxFileSize)) unchanged.add(p);
-    const kept = (p: string) =>
-      repo.ctx.log.warn(
-        `kept the local ${p}: it changed here while the remote's version came in (the next save commits it)`,
-      );
-    const res = await checkout(repo, wd, [...next.values()], (p) => unchanged.has(p));
-    for (const p of res.notWritten) if (!unchanged.has(p)) kept(p);
+    // What each unchanged path looked like when its content was checked: replaced only if still so.
+    const seen = new Map<string, string>();
+    for (const p of paths) {
+      if (await holds(wd, p, mine.get(p), repo.ctx.settings.maxFileSize)) seen.set(p, identity(wd, p));
+    }
+    const still = (p: string) => seen.has(p) && identity(wd, p) === seen.get(p);
+    const res = await checkout(repo, wd, [...next.values()], still);
+    out.written = res.written;
+    // Not replaced because something of ours stands there (what cannot be written at all was warned about).
+    const ours = (p: string) => ["file", "symlink"].includes(wd.stat(p)?.kind ?? "");
+    for (const p of res.notWritten) if (ours(p)) out.kept.push(p);
     for (const p of paths) {
       if (next.has(p)) continue;
-      if (unchanged.has(p)) wd.unlink(p);
-      else kept(p);
+      if (still(p)) {
+        wd.unlink(p);
+        out.deleted.push(p);
+      } else if (ours(p)) out.kept.push(p); // gone here too: nothing to do
     }
   } finally {
     wd.close();
   }
+  for (const p of out.kept) {
+    repo.ctx.log.warn(
+      `kept the local ${p}: it changed here while the remote's version came in (the next save saves it)`,
+    );
+  }
+  return out;
+}
+
+/** What stands at `rel` now (inode, size, mtime), to tell whether it changed since it was read. */
+function identity(wd: WorkDir, rel: string): string {
+  const st = wd.stat(rel);
+  return st ? `${st.kind}:${st.ino}:${st.size}:${st.mtimeMs}` : "gone";
 }
 
 /** Whether the work dir holds exactly `entry` at `rel` (or nothing, when `entry` is undefined). */

@@ -65,12 +65,12 @@ export class Remote {
     repo.ctx.log.info(`created a bare git repository at ${local}`);
   }
 
-  /** The remote's refs, and the branch its HEAD names. */
-  async lsRemote(): Promise<RemoteInfo> {
+  /** The remote's refs, and the branch its HEAD names; `fresh`: never the answer cached for restore. */
+  async lsRemote(opts: { fresh?: boolean } = {}): Promise<RemoteInfo> {
     // check() then restore() at start ask the same question: one round trip (~0.4 s over ssh).
     const cached = this.lsCache;
     this.lsCache = undefined;
-    if (cached && Date.now() - cached.at < 2000) return cached.info;
+    if (cached && !opts.fresh && Date.now() - cached.at < 2000) return cached.info;
     const info = await this.lsRemoteUncached();
     this.lsCache = { at: Date.now(), info };
     return info;

@@ -4,12 +4,13 @@
  */
 import { ConfigError } from "../../src/errors";
 import { nulSplit } from "../../src/git";
-import type { RestoreReport } from "../types";
+import type { Conflict, RestoreReport } from "../types";
 import { integrate } from "./integrate";
 import type { Remote } from "./remote";
 import type { Repo } from "./repo";
 import { WorkDir } from "../../src/safefs";
 import { checkout, treeEntries } from "./checkout";
+import { writeTheirCopies } from "./copies";
 import { guardRuleFiles } from "./rules";
 
 export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport> {
@@ -40,7 +41,8 @@ export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport
       if (mb.stdout.trim() === tracked) return report;
     }
     await remote.fetch();
-    Object.assign(report, await integrate(repo, remote));
+    const { deleted: _deleted, ...got } = await integrate(repo, remote);
+    Object.assign(report, got);
     return report;
   }
   await remote.fetch();
@@ -63,8 +65,16 @@ export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport
   report.kept = nulSplit(await repo.git.out(["diff", "--name-only", "-z", "--no-renames"])).filter(
     (p) => !absent.has(p),
   );
-  for (const p of report.kept)
-    repo.ctx.log.warn(`kept the local ${p}: it differs from the remote (the next save commits it)`);
+  // The remote's version of each kept file goes beside it, where the user sees it (the next save saves both).
+  const kept = report.kept.map((p): Conflict => ({ path: p, ours: "local", theirs }));
+  await writeTheirCopies(repo, theirs, kept);
+  for (const k of kept) {
+    repo.ctx.log.warn(
+      `kept the local ${k.path}: it differs from the remote` +
+        (k.copy ? `, whose version is beside it as ${k.copy}` : "") +
+        " (the next save commits it)",
+    );
+  }
   return report;
 }
 

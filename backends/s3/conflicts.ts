@@ -1,31 +1,78 @@
 /**
  * Two writers on one prefix. S3 keeps no history, so the other writer's version is kept
- * before ours replaces it: at the remote under `<prefix>.mirrorshade/conflicts/<stamp>/`
- * (a save), or beside the local file as a conflict copy (a restore, see lib/naming). Whether
- * the store can tell us about the other writer at all (conditional writes) is probed once.
+ * before ours replaces it: written beside ours in the work dir as a conflict copy (the name
+ * DESIGN.md fixes, backends/lib/naming) and copied at the remote to the same name, so both
+ * are at the remote and the copy is then an ordinary file. Whether the store can tell us
+ * about the other writer at all (conditional writes) is probed once.
  */
 import { hostname } from "node:os";
-import { hostSafe } from "../lib/naming";
+import type { Conflict } from "../types";
+import { TransientError } from "../../src/errors";
+import { UnsafePathError, type WorkDir } from "../../src/safefs";
+import { isNotebook } from "../lib/ancestors";
+import { commitCopy } from "../lib/copies";
+import { conflictCopyNameOf, hostSafe } from "../lib/naming";
 import type { S3Ctx } from "./context";
 import { call } from "./timeouts";
 import { code, status, translate } from "./errors";
 import { META } from "./keys";
-import { copy } from "./transfer";
+import { copy, download } from "./transfer";
 
-/** The key under which the other writer's version of `rel` is kept, for one save. */
-export function conflictKey(c: S3Ctx, stamp: string, attempt: number, rel: string): string {
-  return `${c.prefix}${META}/conflicts/${stamp}${attempt ? `-${attempt}` : ""}/${rel}`;
+/** What keeping their version found: the ETag it had (undefined: deleted meanwhile), and the conflict. */
+export interface Kept {
+  etag?: string;
+  conflict?: Conflict;
 }
 
-/** Where a save's conflicts are kept, as a URL for the report. */
-export function conflictRef(c: S3Ctx, stamp: string): string {
-  return `s3://${c.bucket}/${c.prefix}${META}/conflicts/${stamp}/`;
-}
-
-/** Copy the object at `key` (still at ETag `theirs`) to the conflict area; returns its URL. */
-export async function keepTheirs(c: S3Ctx, key: string, theirs: string, copyKey: string): Promise<string> {
-  await copy(c, key, copyKey, theirs);
-  return `s3://${c.bucket}/${copyKey}`;
+/**
+ * Keep their version of `rel` (last seen with ETag `theirs`) before ours (sha256 `ours`)
+ * replaces it: downloaded beside ours as the conflict copy, and server-side copied to that
+ * name at the remote. Identical to ours: no conflict. When no copy can be made in the work
+ * dir, theirs is kept at the remote only, under `<prefix>.mirrorshade/conflicts/`.
+ */
+export async function keepTheirs(c: S3Ctx, wd: WorkDir, rel: string, theirs: string, ours: string): Promise<Kept> {
+  let tmp;
+  try {
+    tmp = await wd.createTemp(rel);
+  } catch (err) {
+    const why = err instanceof UnsafePathError ? err.reason : (err as Error).message;
+    throw new TransientError(`cannot keep the other writer's version of ${rel} beside ours: ${why}`, { cause: err });
+  }
+  let got;
+  try {
+    got = await download(c, { rel, ETag: theirs }, tmp.fh, { keep: isNotebook(rel) });
+  } catch (err) {
+    await tmp.discard();
+    if (code(err) === "NoSuchKey" || status(err) === 404) return {}; // deleted meanwhile: nothing to keep
+    throw translate(err, c.remote);
+  }
+  const { entry } = got!;
+  if (entry.sha256 === ours) {
+    await tmp.discard();
+    return { etag: entry.etag }; // ours already (an upload whose acknowledgement was lost)
+  }
+  const placed = await commitCopy(wd, tmp, rel, got!.lastModified, entry.sha256);
+  const name = "path" in placed ? placed.path : conflictCopyNameOf(rel, got!.lastModified, entry.sha256);
+  const at = "path" in placed ? name : `${META}/conflicts/${name}`;
+  if ("refused" in placed) {
+    c.log.warn(`no conflict copy of ${rel} in the work dir (${placed.refused}): theirs is kept at the remote as ${at}`);
+  }
+  if (c.manifest.get(at)?.sha256 !== entry.sha256) {
+    const etag = await copy(c, c.prefix + rel, c.prefix + at, entry.etag).catch((err: unknown) => {
+      // Changed again meanwhile: the copy in the work dir is saved by the next save.
+      if (status(err) === 412 || code(err) === "NoSuchKey") return undefined;
+      throw translate(err, c.remote);
+    });
+    const st = "path" in placed ? wd.find(at) : undefined;
+    if (etag && st && "kind" in st && st.kind === "file") {
+      c.manifest.set(at, { size: st.size, mtime: st.mtimeMs, sha256: entry.sha256, etag });
+      if (got!.bytes) c.ancestors.set(at, got!.bytes);
+    }
+  }
+  return {
+    etag: entry.etag,
+    conflict: { path: rel, ours: "", theirs: entry.etag, copy: "path" in placed ? name : undefined },
+  };
 }
 
 /**

@@ -2,6 +2,7 @@
 import type * as S3 from "@aws-sdk/client-s3";
 import type { Settings } from "../../src/config";
 import type { Logger } from "../../src/log";
+import type { Ancestors } from "../lib/ancestors";
 import type { Manifest } from "./manifest";
 
 export type Sdk = typeof S3;
@@ -23,6 +24,8 @@ export interface S3Ctx {
   readonly s: Settings;
   readonly log: Logger;
   readonly manifest: Manifest;
+  /** The notebooks' bytes as last synced (the common ancestor of a later merge). */
+  readonly ancestors: Ancestors;
   /** The backend's capabilities: `conflicts` is learnt at the first save. */
   readonly caps: { conflicts?: boolean };
   /** Paths the last plan skipped (unreadable, …): looked at again at the next one, whatever the change set. */

@@ -3,11 +3,11 @@
  * POSIX relative path. What changed is decided from a local manifest in the state dir
  * (size, mtime, sha256, ETag per path) and, only when it was never synced, one flat listing:
  * never a HEAD per object. S3 keeps no history, so nothing is overwritten unseen: conditional
- * writes where the store has them, trash for deletes, conflict copies at restore. The
- * reserved `<prefix>.mirrorshade/` (trash, conflicts) is never mirrored.
+ * writes where the store has them, trash for deletes, conflict copies beside ours (in the work
+ * dir and at the remote). The reserved `<prefix>.mirrorshade/` (trash, probes) is never mirrored.
  *
  * This file wires the modules: client (SDK setup), keys (URL, key safety, listing),
- * manifest (state), transfer (bytes), conflicts (two writers), restore, plan, save.
+ * manifest (state), transfer (bytes), conflicts (two writers), restore and pull, plan, save.
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -19,12 +19,15 @@ import type {
   BackendFactory,
   ChangeSet,
   PathFilter,
+  PullOptions,
+  PullReport,
   RestoreOptions,
   RestoreReport,
   SaveMeta,
   SavePlan,
   SaveReport,
 } from "../types";
+import { Ancestors } from "../lib/ancestors";
 import { openClient } from "./client";
 import type { S3Ctx } from "./context";
 import { call, operate, sent } from "./timeouts";
@@ -32,6 +35,7 @@ import { code, translate } from "./errors";
 import { parseRemote } from "./keys";
 import { Manifest } from "./manifest";
 import { plan } from "./plan";
+import { pull } from "./pull";
 import { restore } from "./restore";
 import { save } from "./save";
 
@@ -61,6 +65,7 @@ export const createS3Backend: BackendFactory = async (ctx) => {
     s: ctx.settings,
     log: ctx.log,
     manifest,
+    ancestors: new Ancestors(path.join(ctx.stateDir, "ancestors"), ctx.log),
     caps: b.capabilities,
     skipped: new Set(),
   };
@@ -69,7 +74,7 @@ export const createS3Backend: BackendFactory = async (ctx) => {
 
 class S3Backend implements Backend {
   readonly name = "s3";
-  readonly capabilities = { history: false, atRestore: false, conflicts: false, integrates: false };
+  readonly capabilities = { history: false, atRestore: false, conflicts: false, integrates: false, pulls: true };
   c!: S3Ctx;
 
   check(): Promise<void> {
@@ -126,6 +131,10 @@ class S3Backend implements Backend {
 
   save(p: SavePlan, meta: SaveMeta): Promise<SaveReport> {
     return operate(() => save(this.c, p, meta));
+  }
+
+  pull(opts: PullOptions): Promise<PullReport> {
+    return operate(() => pull(this.c, opts));
   }
 
   async close(): Promise<void> {

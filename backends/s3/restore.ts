@@ -1,36 +1,69 @@
 /**
- * Restore: bring the prefix into the work dir, the union, local first. Files only at the
- * remote are downloaded (parallel, temp file + link, never through a symlink); a local file
- * that differs is kept and the remote's version goes beside it as a conflict copy; nothing
- * local is ever deleted or overwritten unless it is unchanged since our last save (resume).
+ * Restore, and pull: bring the prefix into the work dir. A first restore writes the union,
+ * local first: files only at the remote are downloaded (parallel, temp file + link, never
+ * through a symlink), a local file that differs is kept and the remote's version goes beside
+ * it as a conflict copy, and nothing local is deleted. With state (a resumed restore, or a
+ * pull while watching), the listing is compared with the manifest: what changed only at the
+ * remote replaces a file unchanged here since our last save, what changed on both sides gets
+ * the conflict copy, and what was deleted there is deleted here only when unchanged here.
+ * Paths a pending local change covers are left alone.
  */
-import type { RestoreOptions, RestoreReport } from "../types";
+import type { Conflict, RestoreOptions, RestoreReport } from "../types";
 import { TransientError } from "../../src/errors";
-import { UnsafePathError, withWorkDir, type TempFile, type WorkDir } from "../../src/safefs";
+import { UnsafePathError, withWorkDir, type Entry as Stat, type TempFile, type WorkDir } from "../../src/safefs";
+import { isNotebook } from "../lib/ancestors";
+import { commitCopy } from "../lib/copies";
 import type { Hashes } from "../lib/hash";
-import { conflictName } from "../lib/naming";
 import { each } from "../lib/pool";
+import { isPending } from "../lib/pending";
 import { Meter } from "../lib/progress";
 import type { Obj, S3Ctx } from "./context";
 import { list, plainEtag } from "./keys";
+import type { Entry } from "./manifest";
 import { download, hashLocal } from "./transfer";
 
+export interface Incoming extends RestoreReport {
+  /** Deleted here: deleted at the remote, unchanged here since our last save. */
+  deleted: string[];
+  /** Changed at the remote, left alone because a local change to them is pending. */
+  waiting: string[];
+}
+
 export async function restore(c: S3Ctx, opts: RestoreOptions = {}): Promise<RestoreReport> {
+  const { deleted: _deleted, waiting: _waiting, ...report } = await bringIn(c, { ...opts, pending: new Set() });
+  return report;
+}
+
+export async function bringIn(c: S3Ctx, opts: RestoreOptions & { pending: ReadonlySet<string> }): Promise<Incoming> {
   const resumed = c.manifest.synced;
-  const report: RestoreReport = { written: [], kept: [], empty: true, resumed, incoming: [], conflicts: [] };
+  const report: Incoming = {
+    written: [],
+    kept: [],
+    empty: true,
+    resumed,
+    incoming: [],
+    conflicts: [],
+    deleted: [],
+    waiting: [],
+  };
   const remote = new Map<string, Obj>();
   for (const o of await list(c)) remote.set(o.rel, o);
   report.empty = remote.size === 0;
   await withWorkDir(c.dir, async (wd) => {
-    for (const [rel] of c.manifest.entries) {
+    for (const [rel, m] of [...c.manifest.entries]) {
       if (remote.has(rel)) continue;
-      // Deleted at the remote: the local file (if any) is kept and saved again; never deleted here.
-      c.manifest.set(rel, undefined);
-      if (wd.find(rel)) c.log.info(`${rel} was deleted at the remote: the local file is kept`);
+      if (isPending(opts.pending, rel)) report.waiting.push(rel);
+      else await deletedThere(c, wd, rel, m, report);
     }
     const work: Obj[] = [];
     for (const o of remote.values()) {
       const m = c.manifest.get(o.rel);
+      // Unchanged at the remote since we synced: whatever changed here is the next save's.
+      if (resumed && m && m.etag === o.ETag && m.sha256 !== "") continue;
+      if (isPending(opts.pending, o.rel)) {
+        report.waiting.push(o.rel);
+        continue;
+      }
       const st = wd.find(o.rel);
       if (st && "reason" in st) {
         refuse(c, o.rel, st.reason);
@@ -44,9 +77,9 @@ export async function restore(c: S3Ctx, opts: RestoreOptions = {}): Promise<Rest
         );
         continue;
       }
-      if (m && m.etag === o.ETag && m.sha256 !== "") {
-        if (!st && resumed) continue; // deleted here while we were down: the next save deletes it there
-        if (st && (resumed || (m.size === st.size && m.mtime === st.mtimeMs))) continue; // in sync, or changed here only
+      // A first restore resumed after a crash: what it already wrote is not fetched again.
+      if (!resumed && st && m && m.etag === o.ETag && m.sha256 !== "" && m.size === st.size && m.mtime === st.mtimeMs) {
+        continue;
       }
       work.push(o);
     }
@@ -63,11 +96,45 @@ export async function restore(c: S3Ctx, opts: RestoreOptions = {}): Promise<Rest
   });
   c.manifest.synced = true;
   c.manifest.compact();
-  for (const l of [report.written, report.kept, report.incoming]) l.sort();
+  for (const l of [report.written, report.kept, report.incoming, report.deleted, report.waiting]) l.sort();
   return report;
 }
 
-async function restoreOne(c: S3Ctx, wd: WorkDir, o: Obj, report: RestoreReport): Promise<void> {
+/**
+ * `rel` is gone from the remote. A first restore never deletes (the local file is kept and
+ * saved again). Resumed: the local file is deleted when it still holds what we last synced;
+ * changed here, it is kept and saved again (a conflict without a copy: there is none).
+ */
+async function deletedThere(c: S3Ctx, wd: WorkDir, rel: string, m: Entry, report: Incoming): Promise<void> {
+  const forget = () => c.manifest.set(rel, undefined);
+  const st = wd.find(rel);
+  if (!report.resumed || m.sha256 === "") {
+    // Never synced here: nothing to compare the local file with.
+    forget();
+    if (st && !("reason" in st)) c.log.info(`${rel} was deleted at the remote: the local file is kept`);
+    return;
+  }
+  if (!st) {
+    forget(); // gone on both sides
+    c.ancestors.delete(rel);
+    return;
+  }
+  if ("reason" in st) return refuse(c, rel, st.reason); // cannot tell: looked at again next time
+  const local = st.kind === "file" ? await hashLocal(wd, rel) : undefined;
+  if (local?.sha256 === m.sha256 && unchanged(wd, rel, st)) {
+    wd.unlink(rel);
+    forget();
+    c.ancestors.delete(rel);
+    report.deleted.push(rel);
+    report.incoming.push(rel);
+    return;
+  }
+  forget(); // saved again as a new object by the next save
+  report.conflicts.push({ path: rel, ours: "local", theirs: "deleted" });
+  c.log.warn(`kept the local ${rel}: it was deleted at the remote but changed here (the next save saves it)`);
+}
+
+async function restoreOne(c: S3Ctx, wd: WorkDir, o: Obj, report: Incoming): Promise<void> {
   const { rel } = o;
   const dir = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : "";
   const m = c.manifest.get(rel);
@@ -78,6 +145,7 @@ async function restoreOne(c: S3Ctx, wd: WorkDir, o: Obj, report: RestoreReport):
     local = await hashLocal(wd, rel);
     if (local && st.size === o.Size && plainEtag(o.ETag) === local.md5) {
       c.manifest.set(rel, { size: st.size, mtime: st.mtimeMs, sha256: local.sha256, etag: o.ETag! });
+      await keepLocal(c, wd, rel);
       return; // identical: nothing to download
     }
   }
@@ -91,48 +159,77 @@ async function restoreOne(c: S3Ctx, wd: WorkDir, o: Obj, report: RestoreReport):
   }
   let done = false;
   try {
-    const got = await download(c, o, tmp.fh).catch((err: unknown) => {
+    // The version we hold is not fetched again (it changed back since the listing).
+    const known = m && m.sha256 !== "" && m.etag !== o.ETag ? m.etag : undefined;
+    const got = await download(c, o, tmp.fh, { ifNoneMatch: known, keep: isNotebook(rel) }).catch((err: unknown) => {
       throw diskError(err, rel);
     });
+    if (!got) return;
+    const { entry } = got;
     if (!wd.unmoved(dir)) return refuse(c, rel, `${dir} was moved or replaced by something else while it downloaded`);
+    const synced = () => (got.bytes ? c.ancestors.set(rel, got.bytes) : undefined);
     if (!st && !wd.find(rel)) {
       done = true;
       if (await tmp.commit()) {
-        c.manifest.set(rel, got);
+        c.manifest.set(rel, entry);
+        synced();
         report.written.push(rel);
         if (report.resumed) report.incoming.push(rel);
       } else {
         // Created here in the last instant: ours stays, theirs stays at the remote as an unseen version.
-        c.manifest.set(rel, { ...got, mtime: -1, sha256: "" });
+        c.manifest.set(rel, { ...entry, mtime: -1, sha256: "" });
       }
       return;
     }
     if (!st) local = await hashLocal(wd, rel); // created meanwhile: compare with it
-    if (local?.sha256 === got.sha256) {
+    if (local?.sha256 === entry.sha256) {
       const now = wd.find(rel);
       if (now && !("reason" in now)) {
-        c.manifest.set(rel, { size: now.size, mtime: now.mtimeMs, sha256: got.sha256, etag: got.etag });
+        c.manifest.set(rel, { size: now.size, mtime: now.mtimeMs, sha256: entry.sha256, etag: entry.etag });
+        synced();
       }
-    } else if (report.resumed && m && local?.sha256 === m.sha256) {
-      // Unchanged here since our last save, changed there: take theirs.
+    } else if (report.resumed && m && st && local?.sha256 === m.sha256 && unchanged(wd, rel, st)) {
+      // Unchanged here since our last save, changed there: take theirs (a rename: never half a file).
       done = true;
       await tmp.commit({ overwrite: true });
-      c.manifest.set(rel, got);
+      c.manifest.set(rel, entry);
+      synced();
       report.written.push(rel);
       report.incoming.push(rel);
     } else {
-      // Differs, and the local file wins the path: theirs goes beside it, so neither is lost.
-      const copy = conflictName(rel, got.sha256);
+      // Changed on both sides (or never synced here), and the local file wins the path:
+      // theirs goes beside it, so neither is lost. Its ancestor stays the last synced one.
       done = true;
-      await tmp.commitAs(copy);
-      c.manifest.set(rel, { ...got, mtime: -1 });
-      if (report.resumed) report.conflicts.push({ path: rel, ours: "local", theirs: copy });
+      const placed = await commitCopy(wd, tmp, rel, got.lastModified, entry.sha256);
+      const copy = "path" in placed ? placed.path : undefined;
+      // Theirs is what the remote holds: the next save replaces it with ours, seen, with no second conflict.
+      c.manifest.set(rel, { ...entry, mtime: -1 });
+      const conflict: Conflict = { path: rel, ours: "local", theirs: entry.etag, copy };
+      if (report.resumed) report.conflicts.push(conflict);
       else report.kept.push(rel);
-      c.log.warn(`kept the local ${rel}: it differs from the remote, whose version is beside it as ${copy}`);
+      c.log.warn(
+        `kept the local ${rel}: it differs from the remote` +
+          (copy
+            ? `, whose version is beside it as ${copy}`
+            : ` (no conflict copy: ${(placed as { refused: string }).refused})`),
+      );
     }
   } finally {
     if (!done) await tmp.discard();
   }
+}
+
+/** A local file found identical to the remote's: a notebook's bytes are the last synced ones. */
+async function keepLocal(c: S3Ctx, wd: WorkDir, rel: string): Promise<void> {
+  if (!isNotebook(rel)) return;
+  const r = await wd.read(rel, { maxBytes: c.s.maxFileSize });
+  if (r.kind === "file") c.ancestors.set(rel, r.bytes);
+}
+
+/** Whether `rel` is still the very file `was` described (checked just before replacing or deleting it). */
+function unchanged(wd: WorkDir, rel: string, was: Stat): boolean {
+  const now = wd.find(rel);
+  return !!now && "kind" in now && now.ino === was.ino && now.size === was.size && now.mtimeMs === was.mtimeMs;
 }
 
 /** What stands in the way of `dir` being a directory: "x is a symbolic link here", or undefined. */

@@ -1,17 +1,19 @@
 /**
  * Save: upload the planned files and apply the planned deletions. Nothing is overwritten
  * unseen: with conditional writes a PUT names the ETag we last saw (or none for a new key),
- * and a refusal keeps the other writer's version in the conflict area first. Deletions go
- * to the trash (or are kept, or mirrored) per --s3-delete-policy, in batches.
+ * and a refusal first keeps the other writer's version as a conflict copy, beside ours in the
+ * work dir and at the remote (conflicts.ts). Deletions go to the trash (or are kept, or
+ * mirrored) per --s3-delete-policy, in batches.
  */
 import type { Conflict, PlanEntry, SaveMeta, SavePlan, SaveReport } from "../types";
 import { TransientError } from "../../src/errors";
-import { withWorkDir } from "../../src/safefs";
+import { readUpTo, withWorkDir, type WorkDir } from "../../src/safefs";
+import { isNotebook } from "../lib/ancestors";
 import { hostSafe } from "../lib/naming";
 import { each } from "../lib/pool";
 import { Meter } from "../lib/progress";
 import { contentMd5 } from "./client";
-import { conditionalWrites, conflictKey, conflictRef, isVersioned, keepTheirs } from "./conflicts";
+import { conditionalWrites, isVersioned, keepTheirs } from "./conflicts";
 import type { S3Ctx } from "./context";
 import { call, sent } from "./timeouts";
 import { code, status, translate } from "./errors";
@@ -43,7 +45,7 @@ export async function save(c: S3Ctx, plan: SavePlan, meta: SaveMeta): Promise<Sa
           plan.skipped.push({ path: e.path, reason: src.skip });
           c.skipped.add(e.path);
         } else if (src) {
-          const conflict = await upload(c, e.path, src, conditional, stamp);
+          const conflict = await upload(c, wd, e.path, src, conditional);
           report.saved.push(e);
           if (conflict) report.conflicts.push(conflict);
         }
@@ -55,21 +57,20 @@ export async function save(c: S3Ctx, plan: SavePlan, meta: SaveMeta): Promise<Sa
     meter.done();
     c.manifest.compact();
   }
-  if (report.conflicts.length) report.conflictRef = conflictRef(c, stamp);
   return report;
 }
 
 /**
  * Upload one file unless another writer changed its object since we saw it; then theirs is
- * copied to the conflict area first (ours wins the path, like git). Returns the conflict,
- * undefined when plainly saved.
+ * kept as a conflict copy first (ours wins the path, like git). Deleted there meanwhile, ours
+ * is saved again (a conflict without a copy). Returns the conflict, undefined when plainly saved.
  */
 async function upload(
   c: S3Ctx,
+  wd: WorkDir,
   rel: string,
   src: Source,
   conditional: boolean,
-  stamp: string,
 ): Promise<Conflict | undefined> {
   const key = c.prefix + rel;
   let m = c.manifest.get(rel);
@@ -79,15 +80,15 @@ async function upload(
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       try {
         if (theirs) {
-          conflict = {
-            path: rel,
-            ours: "",
-            theirs: await keepTheirs(c, key, theirs, conflictKey(c, stamp, attempt, rel)),
-          };
+          const kept = await keepTheirs(c, wd, rel, theirs, src.sha256);
+          conflict = kept.conflict ?? conflict;
+          m = kept.etag ? { size: 0, mtime: -1, sha256: "", etag: kept.etag } : undefined;
+          theirs = undefined;
         }
         const cond = !conditional ? {} : m ? { IfMatch: m.etag } : { IfNoneMatch: "*" };
         const etag = await put(c, key, src, cond);
         c.manifest.set(rel, { size: src.size, mtime: src.mtime, sha256: src.sha256, etag });
+        await keepSynced(c, rel, src);
         if (conflict) conflict.ours = etag;
         return conflict;
       } catch (err) {
@@ -103,8 +104,10 @@ async function upload(
       if (head?.Metadata?.sha256 === src.sha256) {
         // Ours already: an upload whose acknowledgement a crash lost.
         c.manifest.set(rel, { size: src.size, mtime: src.mtime, sha256: src.sha256, etag: head.ETag! });
+        await keepSynced(c, rel, src);
         return conflict;
       }
+      if (!head && m?.sha256) conflict ??= { path: rel, ours: "", theirs: "deleted" }; // deleted there, changed here
       m = head ? { size: head.ContentLength ?? 0, mtime: -1, sha256: "", etag: head.ETag! } : undefined;
       theirs = head?.ETag;
     }
@@ -114,11 +117,20 @@ async function upload(
   }
 }
 
+/** A notebook just saved is what both sides hold now: its bytes are the next merge's ancestor. */
+async function keepSynced(c: S3Ctx, rel: string, src: Source): Promise<void> {
+  if (!isNotebook(rel)) return;
+  const bytes = src.body ?? (src.fh ? await readUpTo(src.fh, src.size).catch(() => undefined) : undefined);
+  if (bytes && bytes.length === src.size) c.ancestors.set(rel, bytes);
+  else c.ancestors.delete(rel);
+}
+
 /** Deletes per --s3-delete-policy; the manifest forgets each path once the store acknowledged it. */
 async function remove(c: S3Ctx, dels: PlanEntry[], stamp: string, report: SaveReport): Promise<void> {
   const policy = c.s.s3DeletePolicy;
   const forget = (e: PlanEntry) => {
     c.manifest.set(e.path, undefined);
+    c.ancestors.delete(e.path);
     report.saved.push(e);
   };
   if (policy === "keep") return dels.forEach(forget);

@@ -11,7 +11,7 @@ import type { PlanEntry } from "../types";
 import { hashBytes, hashHandle, hashStream, type Hashes } from "../lib/hash";
 import type { Obj, S3Ctx } from "./context";
 import { call, sent } from "./timeouts";
-import { code, translate } from "./errors";
+import { code, status, translate } from "./errors";
 import { plainEtag } from "./keys";
 import type { Entry } from "./manifest";
 
@@ -113,8 +113,8 @@ export async function put(c: S3Ctx, key: string, src: Source, cond: Conditions):
   return r.ETag ?? head.ETag!;
 }
 
-/** Server-side copy `from` → `to`, only while `from` still has the ETag `ifMatch` (when given). */
-export async function copy(c: S3Ctx, from: string, to: string, ifMatch?: string): Promise<void> {
+/** Server-side copy `from` → `to`, only while `from` still has the ETag `ifMatch` (when given); the copy's ETag. */
+export async function copy(c: S3Ctx, from: string, to: string, ifMatch?: string): Promise<string | undefined> {
   const source = (k: string) => `${c.bucket}/${k.split("/").map(encodeURIComponent).join("/")}`;
   const send = (src: string) =>
     call((o) =>
@@ -132,25 +132,56 @@ export async function copy(c: S3Ctx, from: string, to: string, ifMatch?: string)
       ),
     );
   try {
-    await send(source(from));
+    return (await send(source(from))).CopyObjectResult?.ETag;
   } catch (err) {
     // Stores that decode the copy source with decodeURI (s3rver) miss keys with reserved characters.
     const loose = `${c.bucket}/${encodeURI(from)}`;
     if (code(err) !== "NoSuchKey" || loose === source(from)) throw err;
-    await send(loose);
+    return (await send(loose)).CopyObjectResult?.ETag;
   }
 }
 
-/** GET into `fh` (a fresh temp file), verified, stamped with the object's mtime; its manifest entry. */
-export async function download(c: S3Ctx, o: Obj, fh: FileHandle): Promise<Entry> {
-  const res = await sent(c.remote, (opts) =>
-    c.client.send(new c.sdk.GetObjectCommand({ Bucket: c.bucket, Key: c.prefix + o.rel }), opts),
-  );
+/** What a download got: the manifest entry, the object's time, and its bytes when asked for. */
+export interface Downloaded {
+  entry: Entry;
+  /** When the store last wrote this version (names a conflict copy). */
+  lastModified: Date;
+  bytes?: Buffer;
+}
+
+/**
+ * GET into `fh` (a fresh temp file), verified, stamped with the object's mtime. `ifNoneMatch`:
+ * the ETag of the version we hold; undefined when the object is still that version (304), so
+ * a version already here is never transferred again. `keep`: also return the bytes (a
+ * notebook, kept as last synced).
+ */
+export async function download(
+  c: S3Ctx,
+  o: Pick<Obj, "rel" | "ETag">,
+  fh: FileHandle,
+  opts: { ifNoneMatch?: string; keep?: boolean } = {},
+): Promise<Downloaded | undefined> {
+  let res;
+  try {
+    res = await sent(c.remote, (o2) =>
+      c.client.send(
+        new c.sdk.GetObjectCommand({ Bucket: c.bucket, Key: c.prefix + o.rel, IfNoneMatch: opts.ifNoneMatch }),
+        o2,
+      ),
+    );
+  } catch (err) {
+    if (opts.ifNoneMatch && (status(err) === 304 || status((err as { cause?: unknown }).cause) === 304)) {
+      return undefined;
+    }
+    throw err;
+  }
   let size = 0;
+  const kept: Buffer[] = [];
   const counted = async function* () {
     for await (const chunk of res.Body as AsyncIterable<Uint8Array>) {
       size += chunk.length;
       await fh.write(chunk);
+      if (opts.keep) kept.push(Buffer.from(chunk));
       yield chunk;
     }
   };
@@ -170,5 +201,9 @@ export async function download(c: S3Ctx, o: Obj, fh: FileHandle): Promise<Entry>
   const mtime = Number(res.Metadata?.mtime) || res.LastModified?.getTime() || Date.now();
   await fh.utimes(new Date(), new Date(mtime));
   const st = await fh.stat();
-  return { size, mtime: st.mtimeMs, sha256: got.sha256, etag: res.ETag ?? o.ETag! };
+  return {
+    entry: { size, mtime: st.mtimeMs, sha256: got.sha256, etag: res.ETag ?? o.ETag! },
+    lastModified: res.LastModified ?? new Date(),
+    bytes: opts.keep ? Buffer.concat(kept, size) : undefined,
+  };
 }

@@ -122,7 +122,7 @@ export async function push(dirArg: string | undefined, flags: Flags): Promise<vo
   if (settings.json) setResult({ ...summary });
   else print(summary);
   if (summary.conflicts.length) {
-    throw new ConflictError(conflictLine(summary.conflicts.length), {
+    throw new ConflictError(conflictLine(summary.conflicts), {
       hint: summary.conflictRef ? `our commits before the merge are also on branch ${summary.conflictRef}` : undefined,
     });
   }
@@ -140,6 +140,9 @@ function print(s: PushSummary): void {
     ...s.saved.map((e) => `${mark[e.op] ?? "?"} ${e.path}`),
     ...s.skipped.map((e) => `- ${e.path} (skipped: ${e.reason})`),
     ...s.deferred.map((e) => `~ ${e.path} (not now: ${e.reason})`),
+    ...s.conflicts.map(
+      (c) => `C ${c.path} (conflict: ours kept, theirs ${c.copy ? `is ${c.copy}` : "was a deletion"})`,
+    ),
   ];
   if (s.dryRun) lines.push(`dry run: would save ${describeEntries(s.saved)}`);
   else

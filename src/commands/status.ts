@@ -4,6 +4,7 @@ import { NoWatchError } from "../errors";
 import { out, setResult } from "../log";
 import { stripUserinfo } from "../redact";
 import { StateLock, askWatcher } from "../state";
+import { formatDuration } from "../units";
 import { loadSettings, type Flags } from "./common";
 
 /**
@@ -73,5 +74,13 @@ function printRows(report: Record<string, unknown>): void {
     ["conflicts", report.conflicts],
     ["skipped", describeSkipped(report.skipped)],
   ];
+  // Each recent conflict: ours at the path, theirs in the copy beside it.
+  const recent = (report.recentConflicts as { path: string; copy?: string; at: string }[] | undefined) ?? [];
+  for (const c of recent) rows.push(["", `${c.path} (theirs: ${c.copy ?? "none, deleted there or not writable"})`]);
+  const pull = report.pull as { every: number; pulls: number; failures: number; last?: string } | null | undefined;
+  rows.push([
+    "pull",
+    pull ? `every ${formatDuration(pull.every)}, ${pull.pulls} done, last ${pull.last ?? "never"}` : "off",
+  ]);
   out(rows.map(([k, v]) => `${k.padEnd(16)} ${String(v)}`).join("\n"));
 }

@@ -9,6 +9,7 @@ import { Health, serveHealth } from "../health";
 import { IgnoreRules } from "../ignore";
 import { Scheduler } from "../engine/scheduler";
 import { reportConflicts, saveOnce, type SaveOutcome } from "../engine/save";
+import { startPuller } from "../engine/puller";
 import { startWatcher } from "../engine/watcher";
 import { formatDuration } from "../units";
 import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
@@ -67,6 +68,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
       );
       if (report) {
         reportConflicts(report);
+        health.noteConflicts(report.conflicts);
         progress.done(
           report.resumed
             ? `resumed from state${report.incoming.length ? `, took ${report.incoming.length} change(s) from the remote` : ""}`
@@ -96,6 +98,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
           saved.reduce((n, e) => n + (e.size ?? 0), 0),
           last.report?.conflicts.length ?? 0,
         );
+        health.noteConflicts(last.report?.conflicts ?? [], false);
         return { deferred: last.plan.deferred };
       },
       onResult: (ok, err) => {
@@ -143,6 +146,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     });
     // Whatever changed while we were not running (and local files kept by the restore).
     scheduler.notify(".", "update");
+    const puller = settings.pull ? startPuller(settings.pull, backend, scheduler, health) : undefined;
 
     let identity = dirIdentity(settings.dir);
     let vanished = false;
@@ -167,6 +171,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     dirCheck.unref();
 
     await stopped;
+    await puller?.stop();
     clearInterval(dirCheck);
     await watcher.close();
     health.watcher = undefined;

@@ -48,14 +48,26 @@ export async function saveOnce(
   return { plan, report, ms };
 }
 
-export function conflictLine(n: number): string {
-  return `conflict: ${n} path(s) changed here and at the remote; ours kept, theirs in history`;
+/** One line naming what happened: ours stays in place, theirs is beside it as a conflict copy. */
+export function conflictLine(conflicts: SaveReport["conflicts"]): string {
+  const n = conflicts.length;
+  const copies = conflicts.flatMap((c) => (c.copy ? [c.copy] : []));
+  const what = n === 1 ? conflicts[0]!.path : `${n} paths`;
+  const theirs =
+    n === 1 && copies.length === 1
+      ? `theirs is beside it as ${copies[0]}`
+      : copies.length === n
+        ? "theirs is beside each as a .conflict- copy"
+        : copies.length
+          ? `theirs is beside ${copies.length} of them as a .conflict- copy, the rest were deleted there`
+          : "theirs was a deletion";
+  return `conflict: ${what} changed here and at the remote; ours kept, ${theirs}`;
 }
 
-/** Conflicts are logged loudly, wherever they were met (a save, a restore, a resume). */
+/** Conflicts are logged loudly, wherever they were met (a save, a restore, a resume, a pull). */
 export function reportConflicts(r: { conflicts: SaveReport["conflicts"]; conflictRef?: string }): void {
   if (!r.conflicts.length) return;
-  log.error(conflictLine(r.conflicts.length), {
+  log.error(conflictLine(r.conflicts), {
     paths: r.conflicts.map((c) => c.path),
     conflictRef: r.conflictRef,
     conflicts: r.conflicts,

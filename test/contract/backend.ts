@@ -10,6 +10,7 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
@@ -17,7 +18,9 @@ import {
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Backend, ChangeKind, PathFilter, SaveMeta } from "../../backends/types";
+import { Ancestors } from "../../backends/lib/ancestors";
 import { NotFoundError } from "../../src/errors";
+import { log } from "../../src/log";
 import { tempDir } from "../helpers";
 
 export interface ContractTarget {
@@ -29,6 +32,8 @@ export interface ContractTarget {
 }
 
 const saveAll: PathFilter = async () => "save";
+/** A conflict copy's name (DESIGN.md "Conflict copies"). */
+const COPY = /(^|\/)[^/]+\.conflict-\d{8}T\d{6}Z-[0-9a-f]{8}(\.[^./]+)?$/;
 const meta = (): SaveMeta => ({ message: "contract test", trailers: [], host: "test", date: new Date() });
 
 /** One side of a test: a work dir and a state dir of its own, on a shared remote. */
@@ -36,9 +41,11 @@ async function side(t: ContractTarget, remote: string) {
   const root = tempDir("ms-contract-");
   const dir = path.join(root, "work");
   mkdirSync(dir);
-  const backend = await t.open(remote, dir, path.join(root, "state"));
+  const stateDir = path.join(root, "state");
+  const backend = await t.open(remote, dir, stateDir);
   return {
     dir,
+    remoteUrl: remote,
     backend,
     write(rel: string, content: string) {
       mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
@@ -49,6 +56,16 @@ async function side(t: ContractTarget, remote: string) {
       const plan = await backend.plan("all", saveAll);
       return backend.save(plan, meta());
     },
+    async pull(pending: string[] = []) {
+      return backend.pull!({ pending: new Set(pending) });
+    },
+    remove(rel: string) {
+      rmSync(path.join(dir, rel));
+    },
+    exists: (rel: string) => existsSync(path.join(dir, rel)),
+    copies: () => listFiles(dir).filter((f) => COPY.test(f)),
+    /** The bytes of a notebook as last synced, from the state dir's store (the ancestor of a later merge). */
+    ancestor: (rel: string) => new Ancestors(path.join(stateDir, "ancestors"), log).get(rel)?.toString("utf8"),
     async saveChanges(changes: Record<string, ChangeKind>) {
       const plan = await backend.plan(new Map(Object.entries(changes)), saveAll);
       return backend.save(plan, meta());
@@ -109,8 +126,7 @@ export function backendContract(name: string, t: ContractTarget): void {
       a.write("gone.txt", "1");
       await a.saveAll();
       a.write("keep.txt", "2");
-      const { rmSync } = await import("node:fs");
-      rmSync(path.join(a.dir, "gone.txt"));
+      a.remove("gone.txt");
       const report = await a.saveChanges({ "keep.txt": "update", "gone.txt": "delete" });
       expect(report.saved.map((e) => `${e.op} ${e.path}`).sort()).toEqual(["delete gone.txt", "modify keep.txt"]);
       const b = await side(t, remote);
@@ -186,9 +202,20 @@ export function backendContract(name: string, t: ContractTarget): void {
     }
 
     it("two writers: different files both survive; the same file keeps the later saver's whole file", async () => {
-      const { c } = await twoWriters();
-      expect(listFiles(c.dir).sort()).toEqual(["a.txt", "b.txt", "shared.txt"]);
+      const { b, c } = await twoWriters();
+      const copies = listFiles(c.dir).filter((f) => COPY.test(f));
+      expect(
+        listFiles(c.dir)
+          .filter((f) => !COPY.test(f))
+          .sort(),
+      ).toEqual(["a.txt", "b.txt", "shared.txt"]);
       expect(c.read("shared.txt")).toBe("from b\n");
+      // Where the backend noticed the other writer, its version is at the remote too, as the conflict copy.
+      if (b.backend.capabilities.conflicts) {
+        expect(copies).toHaveLength(1);
+        expect(c.read(copies[0]!)).toBe("from a\n");
+        expect(listFiles(b.dir).filter((f) => COPY.test(f))).toEqual(copies);
+      } else expect(copies).toEqual([]);
     });
 
     it("two writers: the path saved on both sides is reported as a conflict [capability: conflicts]", async (ctx) => {
@@ -209,6 +236,113 @@ export function backendContract(name: string, t: ContractTarget): void {
       );
       const { b } = await twoWriters();
       expect(existsSync(path.join(b.dir, "a.txt"))).toBe(true);
+    });
+
+    /** A saves a base, B restores it: two synced sides of one remote, for the pull cases. */
+    async function synced(files: Record<string, string>, ctx: { skip: (cond: boolean, note: string) => void }) {
+      const remote = await t.remote();
+      const a = await side(t, remote);
+      const b = await side(t, remote);
+      ctx.skip(!b.backend.capabilities.pulls || !b.backend.pull, `${b.backend.name}: no pull while watching`);
+      await a.backend.restore();
+      for (const [p, c] of Object.entries(files)) a.write(p, c);
+      await a.saveAll();
+      await b.backend.restore();
+      return { a, b };
+    }
+
+    it("pull: a change, a new file and a deletion made only there come in; nothing new is nothing [capability: pulls]", async (ctx) => {
+      const { a, b } = await synced({ "x.txt": "x1", "gone.txt": "g", "keep.txt": "k" }, ctx);
+      expect(await b.pull()).toMatchObject({ incoming: [], deleted: [], conflicts: [], waiting: [] });
+      a.write("x.txt", "x2");
+      a.write("sub/new.ipynb", '{"cells": []}');
+      a.remove("gone.txt");
+      await a.saveAll();
+      const r = await b.pull();
+      expect([...r.incoming].sort()).toEqual(["gone.txt", "sub/new.ipynb", "x.txt"]);
+      expect(r.deleted).toEqual(["gone.txt"]);
+      expect(r.conflicts).toEqual([]);
+      expect(listFiles(b.dir).sort()).toEqual(["keep.txt", "sub/new.ipynb", "x.txt"]);
+      expect(b.read("x.txt")).toBe("x2");
+      // Its own writes make nothing to save.
+      expect((await b.backend.plan("all", saveAll)).entries).toEqual([]);
+      expect((await b.pull()).incoming).toEqual([]);
+    });
+
+    it("pull: deleted there and changed here keeps ours, and the next save saves it [capability: pulls]", async (ctx) => {
+      const { a, b } = await synced({ "doc.txt": "base" }, ctx);
+      a.remove("doc.txt");
+      await a.saveAll();
+      b.write("doc.txt", "changed here");
+      const r = await b.pull();
+      expect(r.deleted).toEqual([]);
+      expect(r.conflicts.map((c) => [c.path, c.copy])).toEqual([["doc.txt", undefined]]);
+      expect(b.read("doc.txt")).toBe("changed here");
+      await b.saveAll();
+      const c = await side(t, a.remoteUrl);
+      await c.backend.restore();
+      expect(c.read("doc.txt")).toBe("changed here");
+    });
+
+    it("pull: changed on both sides keeps ours in place, theirs beside it as a copy, once [capability: pulls]", async (ctx) => {
+      const { a, b } = await synced({ "nb.ipynb": '{"v": "base"}' }, ctx);
+      a.write("nb.ipynb", '{"v": "theirs"}');
+      await a.saveAll();
+      b.write("nb.ipynb", '{"v": "ours"}');
+      const r = await b.pull();
+      expect(r.conflicts).toHaveLength(1);
+      const copy = r.conflicts[0]!.copy!;
+      expect(copy).toMatch(/^nb\.conflict-\d{8}T\d{6}Z-[0-9a-f]{8}\.ipynb$/);
+      expect(b.read("nb.ipynb")).toBe('{"v": "ours"}');
+      expect(b.read(copy)).toBe('{"v": "theirs"}');
+      // Met again: no second copy.
+      const again = await b.pull();
+      expect(again.conflicts.filter((c) => c.copy && c.copy !== copy)).toEqual([]);
+      expect(b.copies()).toEqual([copy]);
+      // The next save puts ours at the path, and the copy beside it, at the remote.
+      await b.saveAll();
+      const c = await side(t, a.remoteUrl);
+      await c.backend.restore();
+      expect(c.read("nb.ipynb")).toBe('{"v": "ours"}');
+      expect(c.read(copy)).toBe('{"v": "theirs"}');
+    });
+
+    it("keeps each notebook's bytes as last synced in the state dir, the common ancestor of both sides [capability: pulls]", async (ctx) => {
+      const { a, b } = await synced({ "nb.ipynb": '{"v": 1}', "notes.txt": "not a notebook" }, ctx);
+      expect(a.ancestor("nb.ipynb")).toBe('{"v": 1}');
+      expect(b.ancestor("nb.ipynb")).toBe('{"v": 1}');
+      expect(b.ancestor("notes.txt")).toBeUndefined();
+      a.write("nb.ipynb", '{"v": 2}');
+      await a.saveAll();
+      expect(a.ancestor("nb.ipynb")).toBe('{"v": 2}');
+      await b.pull();
+      expect(b.ancestor("nb.ipynb")).toBe('{"v": 2}');
+      // Changed on both sides: the ancestor stays what both last agreed on, until ours is saved.
+      a.write("nb.ipynb", '{"v": "3a"}');
+      await a.saveAll();
+      b.write("nb.ipynb", '{"v": "3b"}');
+      expect((await b.pull()).conflicts.map((c) => c.path)).toEqual(["nb.ipynb"]);
+      expect(b.ancestor("nb.ipynb")).toBe('{"v": 2}');
+      await b.saveAll();
+      expect(b.ancestor("nb.ipynb")).toBe('{"v": "3b"}');
+      b.remove("nb.ipynb");
+      await b.saveAll();
+      expect(b.ancestor("nb.ipynb")).toBeUndefined();
+    });
+
+    it("pull never touches a path with a pending local change [capability: pulls]", async (ctx) => {
+      const { a, b } = await synced({ "busy.txt": "base", "idle.txt": "base" }, ctx);
+      a.write("busy.txt", "theirs");
+      a.write("idle.txt", "theirs");
+      await a.saveAll();
+      b.write("busy.txt", "being written");
+      const r = await b.pull(["busy.txt"]);
+      expect(r.waiting).toContain("busy.txt");
+      expect(r.conflicts).toEqual([]);
+      expect(b.read("busy.txt")).toBe("being written");
+      expect(b.copies()).toEqual([]);
+      // Git takes the remote's commits whole (idle.txt waits too); S3 path by path.
+      expect(["base", "theirs"]).toContain(b.read("idle.txt"));
     });
 
     it("saves the bytes the filter checked (PlanEntry.content), not the file as it is by then", async () => {

@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -36,6 +37,18 @@ const notebook = (who: string) =>
 
 const CONFLICT_MARKERS = /^(<<<<<<<|=======|>>>>>>>)/m;
 
+/** The conflict copy's name (DESIGN.md "Conflict copies"): their commit's committer time, sha8 of its bytes. */
+function copyName(clone: string, commit: string, rel: string, content: string): string {
+  const secs = Number(git(clone, "log", "-1", "--format=%ct", commit, "--", rel).trim());
+  const stamp = new Date(secs * 1000)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+  const ext = path.extname(rel);
+  const sha8 = createHash("sha256").update(content).digest("hex").slice(0, 8);
+  return `${rel.slice(0, rel.length - ext.length)}.conflict-${stamp}-${sha8}${ext}`;
+}
+
 /** Our first save, then someone else's clone of the result. */
 async function savedAndCloned(sb: Sandbox, files: Record<string, string>): Promise<string> {
   for (const [rel, content] of Object.entries(files)) write(sb.work, rel, content);
@@ -61,7 +74,7 @@ describe("conflicts with another writer", () => {
     expect(isAncestor(sb.remote, theirs, revParse(sb.remote)!)).toBe(true);
   });
 
-  it("both change notes.ipynb: exit 5, one clear line, our whole file on the branch, theirs in history, a conflict branch", async () => {
+  it("both change notes.ipynb: exit 5, one clear line, our whole file on the branch, theirs beside it and in history, a conflict branch", async () => {
     const sb = sandbox();
     const other = await savedAndCloned(sb, { "notes.ipynb": notebook("base") });
     const theirs = commitAndPush(other, { "notes.ipynb": notebook("them") });
@@ -73,6 +86,12 @@ describe("conflicts with another writer", () => {
     expect(said).toHaveLength(1);
     expect(said[0]).toMatch(/changed here and at the remote/);
     expect(r.stderr).not.toMatch(/^\s+at /m);
+    // Theirs is where the user works, beside ours, and at the remote with it.
+    const copy = copyName(other, theirs, "notes.ipynb", notebook("them"));
+    expect(said[0]).toContain(copy);
+    expect(readdirSync(sb.work).sort()).toEqual([copy, "notes.ipynb"]);
+    expect(readFileSync(path.join(sb.work, copy), "utf8")).toBe(notebook("them"));
+    expect(remoteFiles(sb.remote).get(copy)).toBe(notebook("them"));
 
     const tip = remoteFiles(sb.remote).get("notes.ipynb")!;
     expect(tip).toBe(notebook("us"));
@@ -96,9 +115,14 @@ describe("conflicts with another writer", () => {
 
     const r = await push(sb, "--json");
     expect(r.code, r.stderr).toBe(5);
-    const s = JSON.parse(r.stdout) as { ok: boolean; conflicts: { path: string }[]; conflictRef?: string };
+    const s = JSON.parse(r.stdout) as {
+      ok: boolean;
+      conflicts: { path: string; copy?: string }[];
+      conflictRef?: string;
+    };
     expect(s.ok).toBe(false);
     expect(s.conflicts.map((c) => c.path)).toEqual(["notes.ipynb"]);
+    expect(s.conflicts[0]!.copy).toMatch(/^notes\.conflict-\d{8}T\d{6}Z-[0-9a-f]{8}\.ipynb$/);
     expect(s.conflictRef).toMatch(/^mirrorshade\/conflict\//);
     expect(branches(sb.remote)).toContain(s.conflictRef);
   });
@@ -117,7 +141,11 @@ describe("conflicts with another writer", () => {
       (l) => l.level === "error" && /conflict/i.test(String(l.msg)),
     );
     expect(line.paths).toEqual(["notes.ipynb"]);
+    const copy = copyName(other, theirs, "notes.ipynb", notebook("them"));
+    expect((line.conflicts as { copy?: string }[])[0]!.copy).toBe(copy);
+    expect(readFileSync(path.join(sb.work, copy), "utf8")).toBe(notebook("them"));
     await waitFor("our notebook at the tip", () => remoteFiles(sb.remote).get("notes.ipynb") === notebook("us"));
+    expect(remoteFiles(sb.remote).get(copy)).toBe(notebook("them"));
     expect(isAncestor(sb.remote, theirs, revParse(sb.remote)!)).toBe(true);
     expect(branches(sb.remote).some((b) => b.startsWith("mirrorshade/conflict/"))).toBe(true);
 

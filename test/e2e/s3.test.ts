@@ -2,6 +2,7 @@
  * The S3 remote end to end: the built CLI against a real S3-compatible server (s3rver) on
  * loopback, configured as users configure it for MinIO (endpoint, path style, keys in env).
  */
+import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -19,7 +20,18 @@ import {
   write,
   type Sandbox,
 } from "../helpers";
-import { BUCKET, getText, keys, objects, putText, s3Env, startProxy, startS3rver, type S3rver } from "../helpers/s3";
+import {
+  BUCKET,
+  getText,
+  head,
+  keys,
+  objects,
+  putText,
+  s3Env,
+  startProxy,
+  startS3rver,
+  type S3rver,
+} from "../helpers/s3";
 
 const PREFIX = "notes";
 const REMOTE = `s3://${BUCKET}/${PREFIX}`;
@@ -275,7 +287,12 @@ describe("s3 remote", () => {
     const report = JSON.parse(r.stdout) as { kept: string[]; written: string[] };
     expect(report.kept).toEqual(["nb.ipynb"]);
     expect(report.written).toEqual(["only-remote.txt"]);
-    const copy = `nb.conflict-${sha(Buffer.from('{"remote": 1}')).slice(0, 8)}.ipynb`;
+    // Named by the time the store wrote their version and the first 8 hex of its sha256.
+    const stamp = (await head(server.client, `${PREFIX}/nb.ipynb`))
+      .LastModified!.toISOString()
+      .replace(/[-:]/g, "")
+      .replace(/\.\d+Z$/, "Z");
+    const copy = `nb.conflict-${stamp}-${sha(Buffer.from('{"remote": 1}')).slice(0, 8)}.ipynb`;
     expect(listFiles(sb.work)).toEqual([copy, "nb.ipynb", "only-remote.txt", "same.txt"]);
     expect(readFileSync(path.join(sb.work, "nb.ipynb"), "utf8")).toBe('{"local": 1}');
     expect(readFileSync(path.join(sb.work, copy), "utf8")).toBe('{"remote": 1}');
@@ -289,6 +306,34 @@ describe("s3 remote", () => {
     const all = await objects(server.client, PREFIX + "/");
     expect(all.get(`${PREFIX}/nb.ipynb`)).toBe('{"local": 1}');
     expect(all.get(`${PREFIX}/${copy}`)).toBe('{"remote": 1}');
+  });
+
+  it("a file deleted at the remote is deleted here only when unchanged here; changed here, it is kept and saved again", async () => {
+    const server = await startS3rver();
+    const sb = s3Sandbox(server.endpoint);
+    write(sb.work, "unchanged.txt", "u\n");
+    write(sb.work, "changed.txt", "c\n");
+    expect((await push(sb)).code).toBe(0);
+    // Someone else deletes both; here one of them changes meanwhile.
+    for (const k of ["unchanged.txt", "changed.txt"])
+      await server.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}/${k}` }));
+    write(sb.work, "changed.txt", "changed here\n");
+    const r = await push(sb);
+    // Changed here and deleted there is a conflict (ours kept; there is no copy of a deletion).
+    expect(r.code, r.stderr).toBe(5);
+    expect(JSON.parse(r.stdout).conflicts).toEqual([
+      { path: "changed.txt", ours: expect.any(String), theirs: "deleted" },
+    ]);
+    expect(existsSync(path.join(sb.work, "unchanged.txt"))).toBe(false);
+    expect(readFileSync(path.join(sb.work, "changed.txt"), "utf8")).toBe("changed here\n");
+    const all = await objects(server.client, PREFIX + "/");
+    expect([...all.keys()].filter((k) => !k.includes("/.mirrorshade/"))).toEqual([`${PREFIX}/changed.txt`]);
+    expect(all.get(`${PREFIX}/changed.txt`)).toBe("changed here\n");
+    // A first restore never deletes: a fresh state dir over the same files keeps them all.
+    const fresh = { ...sb, env: { ...sb.env, MIRRORSHADE_STATE_DIR: path.join(sb.root, "fresh-state") } };
+    write(sb.work, "local-only.txt", "l\n");
+    expect((await restore(fresh)).code).toBe(0);
+    expect(readFileSync(path.join(sb.work, "local-only.txt"), "utf8")).toBe("l\n");
   });
 
   it("watch saves with credentials from files, re-read on use (a rotated Secret); the secret is never printed", async () => {

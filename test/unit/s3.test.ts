@@ -2,7 +2,6 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { conflictName } from "../../backends/lib/naming";
 import { translate } from "../../backends/s3/errors";
 import { unsafeKey } from "../../backends/s3/keys";
 import { resolveSettings } from "../../src/config";
@@ -38,18 +37,6 @@ describe("unsafeKey", () => {
 
   it.each(["a.txt", "with space/ünïcødé ✓.md", "..hidden", "a/b..c/d", ".gitignore", "x\\y"])("accepts %j", (rel) => {
     expect(unsafeKey(rel)).toBeUndefined();
-  });
-});
-
-describe("conflictName", () => {
-  const sha = "1a2b3c4d" + "0".repeat(56);
-  it.each([
-    ["nb.ipynb", "nb.conflict-1a2b3c4d.ipynb"],
-    ["dir/sub/report.tar.gz", "dir/sub/report.tar.conflict-1a2b3c4d.gz"],
-    [".bashrc", ".bashrc.conflict-1a2b3c4d"],
-    ["Makefile", "Makefile.conflict-1a2b3c4d"],
-  ])("%j → %j", (rel, want) => {
-    expect(conflictName(rel, sha)).toBe(want);
   });
 });
 
