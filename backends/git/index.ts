@@ -7,21 +7,28 @@
  * Modules: repo (git dir, branch, our config), remote (ls-remote, fetch, push, credentials,
  * deadlines), scan (the plan), stage (bytes into the index), objects (blobs in and out),
  * save (commit, push), integrate (their commits in), restore, checkout (blobs into the work
- * dir), heal (a damaged index, a full disk).
+ * dir), heal (a damaged index, a full disk), shallow (older history on demand), history (the
+ * saves as commits: log, a past point), at (a past tree into the work dir).
  */
 import type {
   Backend,
   BackendContext,
   BackendFactory,
   ChangeSet,
+  LogOptions,
   PathFilter,
+  RestoreAtOptions,
+  RestoreAtReport,
   RestoreReport,
   SaveMeta,
   SavePlan,
+  SaveRecord,
   SaveReport,
 } from "../types";
+import { restoreAt } from "./at";
 import { sweepFailedWrites } from "./objects";
 import { diskFullError, isDiskFull } from "./heal";
+import { log } from "./history";
 import { Remote } from "./remote";
 import { Repo } from "./repo";
 import { restore } from "./restore";
@@ -36,7 +43,7 @@ export const createGitBackend: BackendFactory = async (ctx) => {
 
 class GitBackend implements Backend {
   readonly name = "git";
-  readonly capabilities = { history: true, atRestore: false, conflicts: true, integrates: true };
+  readonly capabilities = { history: true, atRestore: true, conflicts: true, integrates: true };
   private readonly repo: Repo;
   private readonly remote: Remote;
 
@@ -70,6 +77,14 @@ class GitBackend implements Backend {
 
   save(p: SavePlan, meta: SaveMeta): Promise<SaveReport> {
     return this.guard(() => save(this.repo, this.remote, p, meta));
+  }
+
+  log(opts?: LogOptions): Promise<SaveRecord[]> {
+    return this.guard(() => log(this.repo, this.remote, opts));
+  }
+
+  restoreAt(opts: RestoreAtOptions): Promise<RestoreAtReport> {
+    return this.guard(() => restoreAt(this.repo, this.remote, opts));
   }
 
   /**

@@ -13,18 +13,8 @@ import { checkout, treeEntries } from "./checkout";
 import { guardRuleFiles } from "./rules";
 
 export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport> {
-  await repo.ensureRepo();
   const report: RestoreReport = { written: [], kept: [], empty: false, resumed: false, incoming: [], conflicts: [] };
-  const ours = await repo.head();
-  const { head, refs } = await remote.lsRemote();
-  const current = ours ? (await repo.git.out(["symbolic-ref", "--short", "HEAD"])).trim() : undefined;
-  if (current && repo.branch !== undefined && repo.branch !== current) {
-    throw new ConfigError(`the state in ${repo.ctx.stateDir} saves branch ${current}, not ${repo.branch}`, {
-      hint: "use the same --branch, or another --state-dir",
-    });
-  }
-  const branch = repo.branch ?? current ?? pickBranch(head, refs);
-  await repo.setBranch(branch);
+  const { ours, refs, branch } = await openBranch(repo, remote);
   if (!refs.has(`refs/heads/${branch}`)) {
     report.empty = true;
     report.resumed = Boolean(ours);
@@ -43,7 +33,7 @@ export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport
     Object.assign(report, await integrate(repo, remote));
     return report;
   }
-  await remote.fetch();
+  await fetchTip(repo, remote);
   // First restore into this dir: the union, local first.
   const theirs = await repo.rev(repo.tracking);
   await repo.git.run(["update-ref", "HEAD", theirs]);
@@ -66,6 +56,38 @@ export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport
   for (const p of report.kept)
     repo.ctx.log.warn(`kept the local ${p}: it differs from the remote (the next save commits it)`);
   return report;
+}
+
+/**
+ * Our repo, on the branch we save: the state's, else --branch, else the remote's default.
+ * Returns our last commit (none before the first restore) and the remote's refs.
+ */
+export async function openBranch(
+  repo: Repo,
+  remote: Remote,
+): Promise<{ ours: string | undefined; refs: Map<string, string>; branch: string }> {
+  await repo.ensureRepo();
+  const ours = await repo.head();
+  const { head, refs } = await remote.lsRemote();
+  const current = ours ? (await repo.git.out(["symbolic-ref", "--short", "HEAD"])).trim() : undefined;
+  if (current && repo.branch !== undefined && repo.branch !== current) {
+    throw new ConfigError(`the state in ${repo.ctx.stateDir} saves branch ${current}, not ${repo.branch}`, {
+      hint: "use the same --branch, or another --state-dir",
+    });
+  }
+  const branch = repo.branch ?? current ?? pickBranch(head, refs);
+  await repo.setBranch(branch);
+  return { ours, refs, branch };
+}
+
+/**
+ * Fetch the branch. The first time only its tip (`--depth 1`): a pod's start depends on the
+ * tree, not on the history, and `log` or `restore --at` fetch older saves when asked. A
+ * laptop checkout is the user's own repository: never made shallow.
+ */
+export async function fetchTip(repo: Repo, remote: Remote): Promise<void> {
+  const first = !repo.laptop && !(await repo.rev(repo.tracking, true));
+  await remote.fetch(first ? { depth: 1 } : {});
 }
 
 /** The remote's default branch; on an empty remote the unborn branch its HEAD names, else main. */
