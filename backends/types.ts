@@ -122,10 +122,11 @@ export interface RestoreAtOptions {
   /** Only these paths (files, or directories: everything below); default: the whole tree. */
   paths?: string[];
   /**
-   * Replace a local file that differs (the caller saved it first) instead of writing the old
-   * version beside it. A function says it per path (false for a path the caller could not save).
+   * Replace a local file that differs instead of writing the old version beside it, when its
+   * current content is saved (the caller saves first); one whose content is not (too large,
+   * ignored, changed since) still gets the old version beside it.
    */
-  overwrite?: boolean | ((rel: string) => boolean);
+  overwrite?: boolean;
   progress?: (msg: string) => void;
 }
 
@@ -137,7 +138,7 @@ export interface RestoreAtReport {
   written: string[];
   /** Paths that differ here: the local file stays, the old version is beside it as `copy`. */
   copies: { path: string; copy: string }[];
-  /** Paths that differed and were replaced (overwrite). */
+  /** Paths that differed, whose saved content was replaced (overwrite). */
   replaced: string[];
   /** Paths already as they were. */
   unchanged: number;

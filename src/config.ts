@@ -38,6 +38,12 @@ export interface Settings {
   allowMassDelete: boolean;
   ignore: string[];
   dryRun: boolean;
+  /** restore: a past save to bring back (`<when>`, src/time.ts), and whether to replace what differs. */
+  at?: string;
+  overwrite: boolean;
+  /** log: only saves at or after this (`<when>`), at most `limit` of them. */
+  since?: string;
+  limit?: number;
   json: boolean;
   sshKeyFile: string[];
   sshKnownHostsFile?: string;
@@ -149,6 +155,7 @@ export async function resolveSettings(
   s.force ??= false;
   s.runHooks ??= false;
   s.dryRun ??= false;
+  s.overwrite ??= false;
   s.json ??= false;
   s.allowMassDelete ??= false;
   s.trailer ??= [];

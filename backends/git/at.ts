@@ -40,20 +40,30 @@ export async function restoreAt(repo: Repo, remote: Remote, opts: RestoreAtOptio
       report.missing.push({ path: p, reason: `not in save ${point.id.slice(0, 12)}` });
     }
   }
-  const overwrite = (rel: string) => (typeof opts.overwrite === "function" ? opts.overwrite(rel) : !!opts.overwrite);
   const wd = new WorkDir(repo.ctx.dir);
   try {
     const todo: { e: Entry; action: Action }[] = [];
+    const differing: { e: Entry; local: string | undefined }[] = [];
     for (const e of entries) {
       if (e.mode === "160000") {
         report.missing.push({ path: e.path, reason: "a submodule link from an older save: it has no content here" });
         continue;
       }
-      const here = await compare(wd, e);
+      const here = await compare(wd, e, repo.ctx.settings.maxFileSize, !!opts.overwrite);
       if (here === "same") report.unchanged++;
       else if (here === "absent") todo.push({ e, action: "write" });
-      else if (here === "differs") todo.push({ e, action: overwrite(e.path) ? "replace" : "copy" });
-      else report.missing.push({ path: e.path, reason: here.reason });
+      else if ("reason" in here) report.missing.push({ path: e.path, reason: here.reason });
+      else differing.push({ e, local: here.local });
+    }
+    // Replaced only when what is here is saved (our last commit holds it): else it goes beside.
+    const saved = opts.overwrite
+      ? await savedIds(
+          repo,
+          differing.map((d) => d.e.path),
+        )
+      : new Map<string, string>();
+    for (const { e, local } of differing) {
+      todo.push({ e, action: local !== undefined && saved.get(e.path) === local ? "replace" : "copy" });
     }
     const meter = new Meter(
       repo.ctx.log,
@@ -108,20 +118,38 @@ function place(wd: WorkDir, e: Entry, bytes: Buffer, action: Action, time: Date,
   report.copies.push({ path: e.path, copy });
 }
 
-/** What the work dir holds at `e.path` compared with `e`. */
-async function compare(wd: WorkDir, e: Entry): Promise<"same" | "absent" | "differs" | { reason: string }> {
+/**
+ * What the work dir holds at `e.path` compared with `e`; for a difference, the blob id of
+ * what is here when `needLocal` (undefined when unreadable or over the size cap: then it is
+ * never replaced).
+ */
+async function compare(
+  wd: WorkDir,
+  e: Entry,
+  maxBytes: number,
+  needLocal: boolean,
+): Promise<"same" | "absent" | { local: string | undefined } | { reason: string }> {
   const st = wd.find(e.path);
   if (!st) return "absent";
   if ("reason" in st) return st;
   if (st.kind === "dir") return { reason: "a directory is there" };
   if (st.kind === "other") return { reason: "a special file (FIFO, socket, device) is there" };
   const link = e.mode === "120000";
-  if ((st.kind === "symlink") !== link || (!link && st.size !== e.size)) return "differs";
-  const r = await wd.read(e.path, { maxBytes: e.size });
+  if (!needLocal && ((st.kind === "symlink") !== link || (!link && st.size !== e.size))) return { local: undefined };
+  const r = await wd.read(e.path, { maxBytes });
   if (r.kind === "gone") return "absent";
-  if (r.kind === "skip") return /^larger than/.test(r.reason) ? "differs" : { reason: r.reason }; // grew meanwhile
-  const bytes = r.kind === "symlink" ? Buffer.from(r.target) : r.bytes;
-  return blobId(bytes) === e.id ? "same" : "differs";
+  if (r.kind === "skip") return { local: undefined };
+  const local = r.kind === "symlink" ? `120000 ${blobId(Buffer.from(r.target))}` : `file ${blobId(r.bytes)}`;
+  return local === `${link ? "120000" : "file"} ${e.id}` ? "same" : { local };
+}
+
+/** What our last commit holds at `paths`, in compare()'s terms. */
+async function savedIds(repo: Repo, paths: string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (!paths.length || !(await repo.head())) return out;
+  for (const e of await lsTree(repo, "HEAD", paths))
+    out.set(e.path, `${e.mode === "120000" ? "120000" : "file"} ${e.id}`);
+  return out;
 }
 
 /** `git ls-tree -r -l` of `rev` (under `paths`), with blob sizes. */

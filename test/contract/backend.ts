@@ -381,9 +381,14 @@ export function backendContract(name: string, t: ContractTarget): void {
       const again = await a.backend.restoreAt!({ at: { id: first.id } });
       expect(again.copies).toEqual(r.copies);
       expect(listFiles(a.dir)).toHaveLength(6); // no second copy
-      // With overwrite (the caller saved the current version first), it replaces.
-      const o = await a.backend.restoreAt!({ at: { id: first.id }, overwrite: (p) => p === "a.txt" });
-      expect(o.replaced).toEqual(["a.txt"]);
+      // With overwrite it replaces what is saved (a.txt), never what is not (c.txt edited since).
+      a.write("c.txt", "not saved\n");
+      const o = await a.backend.restoreAt!({ at: { id: saves[1]!.id }, paths: ["a.txt", "c.txt"], overwrite: true });
+      expect(o.replaced).toEqual([]); // a.txt is as it was there; c.txt is not saved
+      expect(o.copies.map((c) => c.path)).toEqual(["c.txt"]);
+      expect(a.read("c.txt")).toBe("not saved\n");
+      const o1 = await a.backend.restoreAt!({ at: { id: first.id }, paths: ["a.txt"], overwrite: true });
+      expect(o1.replaced).toEqual(["a.txt"]);
       expect(a.read("a.txt")).toBe("a1\n");
     });
 
