@@ -85,7 +85,7 @@ export async function put(c: S3Ctx, key: string, src: Source, cond: Conditions):
     ...cond,
   };
   if (src.body) {
-    const r = await call((o) =>
+    const r: S3.PutObjectCommandOutput = await call((o) =>
       c.client.send(
         new c.sdk.PutObjectCommand({
           ...params,
@@ -100,6 +100,7 @@ export async function put(c: S3Ctx, key: string, src: Source, cond: Conditions):
     if (etag && etag !== src.md5 && !c.s.s3Sse?.startsWith("aws:kms")) {
       throw new TransientError(`the store acknowledged other content for ${key} (ETag ${etag}, ours ${src.md5})`);
     }
+    if (r.VersionId) c.versionIds.set(key, r.VersionId);
     return r.ETag!;
   }
   const { Upload } = await import("@aws-sdk/lib-storage");
@@ -110,6 +111,7 @@ export async function put(c: S3Ctx, key: string, src: Source, cond: Conditions):
   if (head.ContentLength !== src.size) {
     throw new TransientError(`the store holds ${head.ContentLength} bytes for ${key}, not ${src.size}`);
   }
+  if (r.VersionId) c.versionIds.set(key, r.VersionId);
   return r.ETag ?? head.ETag!;
 }
 
@@ -141,10 +143,18 @@ export async function copy(c: S3Ctx, from: string, to: string, ifMatch?: string)
   }
 }
 
-/** GET into `fh` (a fresh temp file), verified, stamped with the object's mtime; its manifest entry. */
-export async function download(c: S3Ctx, o: Obj, fh: FileHandle): Promise<Entry> {
+/**
+ * GET into `fh` (a fresh temp file), verified, stamped with the object's mtime; its manifest
+ * entry. `from`: another key or an older version than `o`'s own (restore --at).
+ */
+export async function download(
+  c: S3Ctx,
+  o: Obj,
+  fh: FileHandle,
+  from: { key: string; versionId?: string } = { key: c.prefix + o.rel },
+): Promise<Entry> {
   const res = await sent(c.remote, (opts) =>
-    c.client.send(new c.sdk.GetObjectCommand({ Bucket: c.bucket, Key: c.prefix + o.rel }), opts),
+    c.client.send(new c.sdk.GetObjectCommand({ Bucket: c.bucket, Key: from.key, VersionId: from.versionId }), opts),
   );
   let size = 0;
   const counted = async function* () {
