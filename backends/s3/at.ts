@@ -127,9 +127,11 @@ async function bringBack(
     : "changed or deleted since, and the bucket keeps no versions (turn on versioning)";
 }
 
+/** The store has no such version or key (the SDK's error, or ours with it as the cause). */
 function gone(err: unknown): boolean {
-  const k = code(err);
-  return status(err) === 404 || k === "NoSuchVersion" || k === "NoSuchKey" || /NotFound/.test(k);
+  const e = (err as { cause?: unknown })?.cause ?? err;
+  const k = code(e);
+  return status(e) === 404 || k === "NoSuchVersion" || k === "NoSuchKey" || /NotFound/.test(k);
 }
 
 /** What the work dir holds at `f.path` compared with `f`; for a difference, the sha256 of what is here. */
