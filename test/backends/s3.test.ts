@@ -119,3 +119,30 @@ describe("s3 backend: restoreAt on a bucket without versioning (s3rver)", () => 
     expect(readdirSync(fresh.dir).sort()).toEqual(["deleted.txt", "same.txt"]);
   });
 });
+
+describe("s3 backend: a long history does not lengthen a restore's listing", () => {
+  it("the listing skips <prefix>.mirrorshade/ (records, trash) once a page ends inside it", async () => {
+    const server = await startS3rver({ buckets: [] });
+    const proxy = await startProxy(server.endpoint);
+    const b = bucket();
+    await createBucket(server.client, b);
+    const { PutObjectCommand } = await import("@aws-sdk/client-s3");
+    const put = (key: string) => server.client.send(new PutObjectCommand({ Bucket: b, Key: key, Body: "x" }));
+    const records = Array.from({ length: 2100 }, (_, i) => `p/.mirrorshade/saves/r${String(i).padStart(4, "0")}.json`);
+    for (let i = 0; i < records.length; i += 25) await Promise.all(records.slice(i, i + 25).map(put));
+    for (const k of ["p/-first.txt", "p/.mirrorshade0", "p/a.txt", "p/z/é.txt"]) await put(k);
+    const root = tempDir("ms-s3-skip-meta-");
+    const dir = path.join(root, "work");
+    mkdirSync(dir);
+    const remote = `s3://${b}/p`;
+    const stateDir = path.join(root, "state");
+    const settings = await resolveSettings("push", dir, { remote, stateDir, s3Endpoint: proxy.endpoint }, {}, dir);
+    const backend = await createS3Backend({ remote, dir, stateDir, settings, log });
+    defer(() => backend.close());
+    proxy.requests.length = 0;
+    const r = await backend.restore();
+    expect(r.written).toEqual(["-first.txt", ".mirrorshade0", "a.txt", "z/é.txt"]);
+    // Page 1 ends inside the 2,100 records; the next starts after them: 2 listings, not 3.
+    expect(proxy.requests.filter((q) => q.method === "GET" && q.query.includes("list-type=2"))).toHaveLength(2);
+  });
+});

@@ -69,7 +69,8 @@ describe("history on S3 without versioning (s3rver)", () => {
     write(sb.work, "changed.txt", "v2\n");
     rmSync(path.join(sb.work, "deleted.txt"));
     expect((await run(["push", sb.work], { env: sb.env })).code).toBe(0);
-    expect((await keys(server.client, "notes/.mirrorshade/saves/")).length).toBe(2);
+    expect(await keys(server.client, "notes/")).not.toContainEqual(expect.stringContaining("/saves/"));
+    expect((await keys(server.client, "notes/.mirrorshade/saves/", BUCKET, { records: true })).length).toBe(2);
 
     const other = elsewhere(sb);
     const log = await run(["log", other.work, "--json"], { env: other.env });
