@@ -36,26 +36,50 @@ export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport
   await fetchTip(repo, remote);
   // First restore into this dir: the union, local first.
   const theirs = await repo.rev(repo.tracking);
-  await repo.git.run(["update-ref", "HEAD", theirs]);
-  await repo.git.run(["read-tree", theirs]);
+  // exec, not run: these print nothing, and simple-git waits 50 ms more after such a git.
+  await repo.git.exec(["update-ref", "HEAD", theirs]);
+  await repo.git.exec(["read-tree", theirs]);
   const wd = new WorkDir(repo.ctx.dir);
-  let missing: string[];
+  let before: string[];
   try {
     guardRuleFiles(wd); // the diff below reads the whole tree
     const entries = [...(await treeEntries(repo, theirs)).values()];
-    const absent = entries.filter((e) => !wd.stat(e.path));
-    missing = absent.map((e) => e.path);
+    const here = standing(
+      wd,
+      entries.map((e) => e.path),
+    );
+    const absent = entries.filter((e) => !here.has(e.path));
+    before = [...here];
     report.written = (await checkout(repo, wd, absent)).written;
   } finally {
     wd.close();
   }
-  const absent = new Set(missing);
-  report.kept = nulSplit(await repo.git.out(["diff", "--name-only", "-z", "--no-renames"])).filter(
-    (p) => !absent.has(p),
-  );
+  // Only files that were here before can differ: into an empty dir, nothing to compare.
+  const diff = ["diff", "--name-only", "-z", "--no-renames", ...(before.length <= 500 ? ["--", ...before] : [])];
+  const was = new Set(before);
+  report.kept = was.size ? nulSplit(await repo.git.out(diff)).filter((p) => was.has(p)) : [];
   for (const p of report.kept)
     repo.ctx.log.warn(`kept the local ${p}: it differs from the remote (the next save commits it)`);
   return report;
+}
+
+/**
+ * The paths something stands at. Each directory is looked up once, not once per file in it:
+ * into an empty dir, a missing parent answers for all its files.
+ */
+function standing(wd: WorkDir, paths: string[]): Set<string> {
+  const dirs = new Map<string, boolean>();
+  const parent = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) : "");
+  const isDir = (d: string): boolean => {
+    if (d === "") return true;
+    let known = dirs.get(d);
+    if (known === undefined) {
+      known = isDir(parent(d)) && wd.stat(d)?.kind === "dir";
+      dirs.set(d, known);
+    }
+    return known;
+  };
+  return new Set(paths.filter((p) => isDir(parent(p)) && wd.stat(p) !== undefined));
 }
 
 /**
