@@ -186,6 +186,7 @@ export default {
             "copy",
             "bench:bench/history",
             d,
+            "-q", // rclone notes, per file, that our x-amz-meta-mtime is not its own mtime format
             "--transfers",
             "16",
             "--fast-list",
