@@ -14,7 +14,8 @@ const COMMANDS: Record<CommandName, { summary: string; load: () => Promise<Actio
     load: async () => (await import("./commands/init")).init,
   },
   restore: {
-    summary: "bring the remote into the dir (the union, local files first; never deletes or overwrites)",
+    summary:
+      "bring the remote into the dir (the union, local files first; never deletes or overwrites); --at: a past save",
     load: async () => (await import("./commands/restore")).restore,
   },
   watch: {

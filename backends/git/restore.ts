@@ -110,8 +110,11 @@ export async function openBranch(
  * laptop checkout is the user's own repository: never made shallow.
  */
 export async function fetchTip(repo: Repo, remote: Remote): Promise<void> {
-  const first = !repo.laptop && !(await repo.rev(repo.tracking, true));
-  await remote.fetch(first ? { depth: 1 } : {});
+  // exec: a ref not there yet prints nothing, and simple-git waits 50 ms more after such a git.
+  const known = await repo.git.exec(["rev-parse", "-q", "--verify", `${repo.tracking}^{commit}`], {
+    okCodes: [1, 128],
+  });
+  await remote.fetch(repo.laptop || known.code === 0 ? {} : { depth: 1 });
 }
 
 /** The remote's default branch; on an empty remote the unborn branch its HEAD names, else main. */
