@@ -117,12 +117,68 @@ export interface PullReport {
   waiting: string[];
 }
 
+/** One save as the history keeps it (`log`). */
+export interface SaveRecord {
+  /** The save's id: a commit id (git), a record id (S3). `restore --at` takes it, or a unique prefix. */
+  id: string;
+  /** When it was saved: ISO 8601, UTC. */
+  time: string;
+  /** Who saved it: the pod's (or machine's) name; a person's name for a commit made outside mirrorshade. */
+  host: string;
+  message: string;
+  /** The paths this save changed (only those under LogOptions.paths, when given). */
+  files: { path: string; op: Op }[];
+}
+
+export interface LogOptions {
+  /** Only saves made at or after this time. */
+  since?: Date;
+  /** Only saves that changed one of these paths (files, or directories: everything below). */
+  paths?: string[];
+  /** At most this many saves (the newest). */
+  limit?: number;
+  /** The caller's progress indicator, for history fetched on demand; without it the backend logs. */
+  progress?: (msg: string) => void;
+}
+
+/** A past point: a save's id (or a unique prefix of it), or the newest save made at or before a time. */
+export type SavePoint = { id: string } | { time: Date };
+
+export interface RestoreAtOptions {
+  at: SavePoint;
+  /** Only these paths (files, or directories: everything below); default: the whole tree. */
+  paths?: string[];
+  /**
+   * Replace a local file that differs instead of writing the old version beside it, when its
+   * current content is saved (the caller saves first); one whose content is not (too large,
+   * ignored, changed since) still gets the old version beside it.
+   */
+  overwrite?: boolean;
+  progress?: (msg: string) => void;
+}
+
+export interface RestoreAtReport {
+  /** The save that was brought back. */
+  id: string;
+  time: string;
+  /** Paths absent here, written as they were. */
+  written: string[];
+  /** Paths that differ here: the local file stays, the old version is beside it as `copy`. */
+  copies: { path: string; copy: string }[];
+  /** Paths that differed, whose saved content was replaced (overwrite). */
+  replaced: string[];
+  /** Paths already as they were. */
+  unchanged: number;
+  /** Paths of that save that could not be brought back, each with the reason. */
+  missing: { path: string; reason: string }[];
+}
+
 export interface Backend {
   readonly name: string;
   readonly capabilities: {
     /** Earlier versions stay retrievable at the remote. */
     history: boolean;
-    /** `restore --at` can bring back a past point. */
+    /** The saves are listed (`log`) and a past one brought back (`restore --at`): `log` and `restoreAt` exist. */
     atRestore: boolean;
     /**
      * A save that would replace a version of a path this side has not seen (another writer
@@ -172,6 +228,23 @@ export interface Backend {
    * Before a first restore (or save) has synced this side, it does nothing. Throws as `save`.
    */
   pull?(opts: PullOptions): Promise<PullReport>;
+  /**
+   * The saves at the remote, newest first [atRestore]. Fetches what it needs (older history
+   * included, on demand), reads only: the work dir and what counts as saved are untouched.
+   * A remote with no saves gives an empty list.
+   */
+  log?(opts?: LogOptions): Promise<SaveRecord[]>;
+  /**
+   * Bring back the files of a past save into the work dir [atRestore]. Never deletes a
+   * local file and never overwrites one unless `overwrite` says so: a path absent here is
+   * written, one that differs keeps the local file and gets the old version beside it, named
+   * like a conflict copy (backends/lib/naming.ts) with the time of that save. What counts as
+   * saved does not change: what it wrote is a local change the next save takes (with no state
+   * yet, local files the first restore keeps). NotFoundError when no save matches `at` (or
+   * the remote has none); ConfigError for an ambiguous id. A file the remote no longer keeps
+   * (S3 without versioning) is reported in `missing`, not thrown.
+   */
+  restoreAt?(opts: RestoreAtOptions): Promise<RestoreAtReport>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,6 @@
 /** Commander wiring only: each command's options come from the option table; modules load lazily. */
 import { Command, Option } from "commander";
-import { EXIT_CODES_BRIEF, EXIT_CODES_HELP } from "./errors";
+import { ConfigError, EXIT_CODES_BRIEF, EXIT_CODES_HELP } from "./errors";
 import { HELP_GROUPS, envName, flagName, optionsFor, type CommandName, type OptionSpec } from "./options";
 
 declare const MIRRORSHADE_VERSION: string;
@@ -14,7 +14,8 @@ const COMMANDS: Record<CommandName, { summary: string; load: () => Promise<Actio
     load: async () => (await import("./commands/init")).init,
   },
   restore: {
-    summary: "bring the remote into the dir (the union, local files first; never deletes or overwrites)",
+    summary:
+      "bring the remote into the dir (the union, local files first; never deletes or overwrites); --at: a past save",
     load: async () => (await import("./commands/restore")).restore,
   },
   watch: {
@@ -29,7 +30,23 @@ const COMMANDS: Record<CommandName, { summary: string; load: () => Promise<Actio
     summary: "show what the watch on this dir is doing (exit 8 when none runs)",
     load: async () => (await import("./commands/status")).status,
   },
+  log: {
+    summary: "list the saves, newest first (after --, only those that changed these paths)",
+    load: async () => (await import("./commands/log")).log,
+  },
 };
+
+/** Commands that take paths after `--` (`log [dir] -- a.ipynb`, `restore --at 2h [dir] -- data/`). */
+const TAKE_PATHS = new Set<CommandName>(["log", "restore"]);
+
+/**
+ * Split argv at the first `--`: what follows is paths, never options or the dir (commander
+ * would take the first of them for the dir). Commands get them as `flags.paths`.
+ */
+export function splitPaths(argv: string[]): { argv: string[]; paths: string[] } {
+  const at = argv.indexOf("--", 2);
+  return at < 0 ? { argv, paths: [] } : { argv: argv.slice(0, at), paths: argv.slice(at + 1) };
+}
 
 /** The command being run, as commander parsed it (main needs it to word a final error). */
 export interface Invocation {
@@ -49,7 +66,7 @@ config file key (maxDelay). --help-all lists the ssh, https and S3 options.`;
  * `helpAll`: `--help` lists every option a command takes, backend options under their
  * heading, each with its env variable (main turns `--help-all` into that).
  */
-export function buildProgram(opts: { helpAll?: boolean } = {}): Command {
+export function buildProgram(opts: { helpAll?: boolean; paths?: string[] } = {}): Command {
   const helpAll = Boolean(opts.helpAll);
   const program = new Command("mirrorshade")
     .description("Keep a working directory saved to a remote store: git or S3.")
@@ -67,12 +84,19 @@ export function buildProgram(opts: { helpAll?: boolean } = {}): Command {
       .command(name)
       .description(summary)
       .argument("[dir]", "the work dir (default: the current directory)")
+      .usage(TAKE_PATHS.has(name) ? "[options] [dir] [-- paths...]" : "[options] [dir]")
       .addHelpText("after", "\n" + (helpAll ? EXIT_CODES_HELP : ENV_NOTE + "\n\n" + EXIT_CODES_BRIEF))
       .exitOverride()
       .configureOutput({ outputError: () => {} })
       // The description says it all: commander's own "(default: …)" and "(choices: …)" would repeat it.
       .configureHelp({ optionDescription: (o) => o.description })
-      .action(async (dir: string | undefined, flags: Record<string, unknown>) => (await load())(dir, flags));
+      .action(async (dir: string | undefined, flags: Record<string, unknown>) => {
+        const paths = opts.paths ?? [];
+        if (paths.length && !TAKE_PATHS.has(name)) {
+          throw new ConfigError(`${name} takes no paths after --`, { hint: `run: mirrorshade ${name} --help` });
+        }
+        return (await load())(dir, TAKE_PATHS.has(name) ? { ...flags, paths } : flags);
+      });
     for (const [key, spec] of optionsFor(name)) {
       const flag = flagName(key);
       const shown = helpAll || (!spec.group && (!spec.helpIn || spec.helpIn.includes(name)));

@@ -42,6 +42,12 @@ export interface Settings extends CredentialSettings {
   allowMassDelete: boolean;
   ignore: string[];
   dryRun: boolean;
+  /** restore: a past save to bring back (`<when>`, src/time.ts), and whether to replace what differs. */
+  at?: string;
+  overwrite: boolean;
+  /** log: only saves at or after this (`<when>`), at most `limit` of them. */
+  since?: string;
+  limit?: number;
   json: boolean;
   listen?: string;
   s3Endpoint?: string;
@@ -147,6 +153,7 @@ export async function resolveSettings(
   s.force ??= false;
   s.runHooks ??= false;
   s.dryRun ??= false;
+  s.overwrite ??= false;
   s.json ??= false;
   s.allowMassDelete ??= false;
   s.trailer ??= [];

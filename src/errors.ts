@@ -24,13 +24,14 @@ export const EXIT_CODES_HELP = `Exit status:
   3  authentication or permission refused by the remote
   4  remote unreachable past --retry-for (or --shutdown-timeout for watch)
   5  saved, but a concurrent change conflicted: theirs kept beside ours
-  6  remote not found (repository or bucket missing; --create makes one)
+  6  not found: the remote (repository or bucket; --create makes one), or a past
+     save or file restore --at names
   7  refused by a safety guard (a mass deletion: --allow-mass-delete)
   8  status: no watch runs on this dir`;
 
 /** The same, short, for each command's `--help`. */
 export const EXIT_CODES_BRIEF = `Exit status: 0 ok, 1 a bug, 2 usage, 3 auth refused, 4 unreachable, 5 conflict
-(both kept), 6 remote not found, 7 refused by a guard, 8 no watch runs (status).
+(both kept), 6 not found, 7 refused by a guard, 8 no watch runs (status).
 mirrorshade --help explains each.`;
 
 export abstract class MirrorshadeError extends Error {
@@ -64,7 +65,7 @@ export class TransientError extends MirrorshadeError {
   readonly code = "unreachable";
 }
 
-/** The remote location does not exist. */
+/** The remote location does not exist, or the past save (or a file of it) asked for. */
 export class NotFoundError extends MirrorshadeError {
   readonly exitCode = EXIT_CODES.notFound;
   readonly code = "not_found";

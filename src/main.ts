@@ -3,7 +3,7 @@
  * with --json the run's one JSON object on stdout (the result, or the error, or both).
  */
 import { CommanderError } from "commander";
-import { buildProgram, currentInvocation } from "./cli";
+import { buildProgram, currentInvocation, splitPaths } from "./cli";
 import { resolveSettings } from "./config";
 import { EXIT_CODES, MirrorshadeError, TransientError, errorCode } from "./errors";
 import { configureLog, err as writeErr, guardOutput, logFormat, log, out, takeResult, type LogFormat } from "./log";
@@ -19,7 +19,7 @@ interface Failure {
 }
 
 /** Commands that give up on a failing remote after --retry-for (watch keeps retrying). */
-const ONE_SHOT = new Set(["init", "restore", "push"]);
+const ONE_SHOT = new Set(["init", "restore", "push", "log"]);
 
 async function main(argv: string[]): Promise<number> {
   guardOutput();
@@ -30,7 +30,8 @@ async function main(argv: string[]): Promise<number> {
   let code: number = EXIT_CODES.ok;
   let failure: Failure | undefined;
   try {
-    await buildProgram({ helpAll }).parseAsync(args);
+    const { argv: options, paths } = splitPaths(args);
+    await buildProgram({ helpAll, paths }).parseAsync(options);
   } catch (e) {
     if (e instanceof CommanderError && (e.code === "commander.helpDisplayed" || e.code === "commander.version"))
       return 0;
@@ -109,7 +110,7 @@ function causeOf(e: Error): string {
 
 /** The command named in argv, for a usage error's hint (commander did not get to run it). */
 function commandIn(argv: string[]): string | undefined {
-  return argv.slice(2).find((a) => ["init", "restore", "watch", "push", "status"].includes(a));
+  return argv.slice(2).find((a) => ["init", "restore", "watch", "push", "status", "log"].includes(a));
 }
 
 main(process.argv).then(

@@ -5,9 +5,10 @@
  */
 
 export type OptionType = "string" | "boolean" | "duration" | "size" | "list" | "enum" | "number";
-export type CommandName = "init" | "restore" | "watch" | "push" | "status";
+export type CommandName = "init" | "restore" | "watch" | "push" | "status" | "log";
 /** A rule a value must also pass (src/validate.ts), beyond its type. */
-export type ValueRule = "branch" | "author" | "trailer" | "listen" | "remote" | "httpUrl" | "s3Region";
+export type ValueRule =
+  "branch" | "author" | "trailer" | "listen" | "remote" | "httpUrl" | "s3Region" | "when" | "since";
 
 export interface OptionSpec {
   type: OptionType;
@@ -55,20 +56,22 @@ export const HELP_GROUPS: Record<HelpGroup, string> = {
 
 /** Commands that save: what only they use is left out of the others' `--help`. */
 const SAVING = ["init", "restore", "watch", "push"] as const;
+/** Commands that talk to the remote. */
+const REMOTE = [...SAVING, "log"] as const;
 
 export const OPTIONS = {
   remote: {
     type: "string",
     outsideOnly: true,
     arg: "url",
-    helpIn: SAVING,
+    helpIn: REMOTE,
     help: "where to save: path, git URL or s3://bucket/prefix",
     rule: "remote",
   },
   branch: {
     type: "string",
     arg: "name",
-    helpIn: SAVING,
+    helpIn: REMOTE,
     help: "git branch (default: the remote's, else main)",
     rule: "branch",
   },
@@ -87,7 +90,7 @@ export const OPTIONS = {
   inPlace: {
     type: "boolean",
     outsideOnly: true,
-    helpIn: SAVING,
+    helpIn: REMOTE,
     help: "use the dir's own git repo (a trusted checkout)",
   },
   runHooks: {
@@ -102,7 +105,7 @@ export const OPTIONS = {
     type: "duration",
     arg: "dur",
     default: "30s",
-    helpIn: ["init", "restore", "push"],
+    helpIn: ["init", "restore", "push", "log"],
     help: "retry a failing remote this long, then exit 4",
   },
   logFormat: {
@@ -244,9 +247,29 @@ export const OPTIONS = {
     help: "serve /healthz, /readyz, /metrics here (:8787)",
   },
   dryRun: { type: "boolean", commands: ["push"], help: "list what would be saved; change nothing" },
+  at: {
+    type: "string",
+    arg: "when",
+    rule: "when",
+    commands: ["restore"],
+    help: "bring back the files of a past save: its id (see log), an ISO time or an age (30m, 2h, 3d)",
+  },
+  overwrite: {
+    type: "boolean",
+    commands: ["restore"],
+    help: "with --at: replace files that differ (after saving them) instead of writing the old version beside them",
+  },
+  since: {
+    type: "string",
+    arg: "when",
+    rule: "since",
+    commands: ["log"],
+    help: "only saves made at or after this: an ISO time or an age (30m, 2h, 3d)",
+  },
+  limit: { type: "number", arg: "n", commands: ["log"], help: "at most this many saves, the newest" },
   json: {
     type: "boolean",
-    commands: ["push", "restore", "status"],
+    commands: ["push", "restore", "status", "log"],
     help: "print one JSON object (result or error) on stdout",
   },
   // S3 remotes (s3://bucket/prefix); in a config file also as an "s3" object ({"s3": {"endpoint": …}}).

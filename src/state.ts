@@ -219,7 +219,13 @@ function socketAddress(socket: string): { address: string; done(): void } {
   };
 }
 
-export type ControlHandler = (request: { op: "save" | "plan" | "status" }) => Promise<unknown>;
+/** What a command asks the running watch; `log` and `restoreAt` carry their arguments (JSON). */
+export type ControlRequest = {
+  op: "save" | "plan" | "status" | "log" | "restoreAt";
+  args?: Record<string, unknown>;
+};
+
+export type ControlHandler = (request: ControlRequest) => Promise<unknown>;
 
 /**
  * The watcher's side: one JSON request and one JSON reply per connection. The socket is 0600
@@ -235,7 +241,7 @@ export function serveControl(socket: string, handler: ControlHandler): net.Serve
     conn.on("data", (d) => {
       buf += d.toString("utf8");
       if (!buf.includes("\n")) return;
-      let req: { op: "save" | "plan" | "status" };
+      let req: ControlRequest;
       try {
         req = JSON.parse(buf.split("\n")[0]!);
       } catch {
@@ -244,7 +250,8 @@ export function serveControl(socket: string, handler: ControlHandler): net.Serve
       }
       handler(req).then(
         (res) => reply(conn, res),
-        (err: Error & { exitCode?: number }) => reply(conn, { error: err.message, exitCode: err.exitCode ?? 1 }),
+        (err: Error & { exitCode?: number; hint?: string }) =>
+          reply(conn, { error: err.message, exitCode: err.exitCode ?? 1, hint: err.hint }),
       );
     });
     conn.on("error", () => {});
@@ -270,7 +277,12 @@ export function serveControl(socket: string, handler: ControlHandler): net.Serve
   return server;
 }
 
-export function askWatcher<T>(socket: string, op: "save" | "plan" | "status", timeoutMs: number): Promise<T> {
+export function askWatcher<T>(
+  socket: string,
+  op: ControlRequest["op"],
+  timeoutMs: number,
+  args?: ControlRequest["args"],
+): Promise<T> {
   return new Promise((resolve, reject) => {
     let at: ReturnType<typeof socketAddress>;
     try {
@@ -287,7 +299,7 @@ export function askWatcher<T>(socket: string, op: "save" | "plan" | "status", ti
     }, timeoutMs);
     conn.on("connect", () => {
       at.done();
-      conn.write(JSON.stringify({ op }) + "\n");
+      conn.write(JSON.stringify({ op, args }) + "\n");
     });
     conn.on("data", (d) => (buf += d.toString("utf8")));
     conn.on("end", () => {

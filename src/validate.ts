@@ -10,6 +10,7 @@ import { flagName, type OptionSpec, type ValueRule } from "./options";
 import { branchNameProblem } from "./refname";
 import { stripUserinfo } from "./redact";
 import { parseRemote } from "./remote";
+import { WHEN_HINT, parseWhen } from "./time";
 import { formatSize, parseDuration, parseSize } from "./units";
 
 /** Node's timers take at most 2^31-1 ms (~24.8 days); a longer delay fires at once. */
@@ -114,6 +115,8 @@ function checkRule(rule: ValueRule, value: string, flag: string, from: ValueSour
     remote: "",
     httpUrl: "URL",
     s3Region: "region",
+    when: "value",
+    since: "value",
   }[rule];
   const fail = (why: string, hint: string) =>
     new ConfigError(`bad --${flag} ${noun} ${shown(value)} (from ${from.source}): ${why}`, { hint });
@@ -160,6 +163,15 @@ function checkRule(rule: ValueRule, value: string, flag: string, from: ValueSour
         throw fail("not an http(s) URL", "use http(s)://host[:port]");
       return;
     }
+    case "when":
+    case "since":
+      if (!parseWhen(value, new Date(), { ids: rule === "when" })) {
+        throw fail(
+          rule === "when" ? "not a save id, a time or an age" : "not a time or an age",
+          rule === "when" ? WHEN_HINT : "use an ISO time (2026-12-02T10:15Z) or an age (30m, 2h, 3d)",
+        );
+      }
+      return;
     case "s3Region":
       if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i.test(value)) {
         throw fail("not an S3 region", "e.g. us-east-1, eu-central-1 (MinIO: us-east-1)");

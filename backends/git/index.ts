@@ -8,7 +8,9 @@
  * deadlines), scan (the plan), stage (bytes into the index), objects (blobs in and out),
  * save (commit, push), integrate (their commits in), pull (integrate while watching), copies
  * (their side of a conflict beside ours), restore, checkout (blobs into the work dir),
- * ancestors (the last synced notebooks), heal (a damaged index, a full disk).
+ * ancestors (the last synced notebooks), heal (a damaged index, a full disk), shallow (older
+ * history on demand), history (the saves as commits: log, a past point), at (a past tree into
+ * the work dir).
  */
 import path from "node:path";
 import type {
@@ -16,18 +18,24 @@ import type {
   BackendContext,
   BackendFactory,
   ChangeSet,
+  LogOptions,
   PathFilter,
   PullOptions,
   PullReport,
+  RestoreAtOptions,
+  RestoreAtReport,
   RestoreReport,
   SaveMeta,
   SavePlan,
+  SaveRecord,
   SaveReport,
 } from "../types";
 import { Ancestors } from "../lib/ancestors";
 import { SyncedNotebooks } from "./ancestors";
+import { restoreAt } from "./at";
 import { sweepFailedWrites } from "./objects";
 import { diskFullError, isDiskFull } from "./heal";
+import { log } from "./history";
 import { Remote } from "./remote";
 import { Repo } from "./repo";
 import { restore } from "./restore";
@@ -43,7 +51,7 @@ export const createGitBackend: BackendFactory = async (ctx) => {
 
 class GitBackend implements Backend {
   readonly name = "git";
-  readonly capabilities = { history: true, atRestore: false, conflicts: true, integrates: true, pulls: true };
+  readonly capabilities = { history: true, atRestore: true, conflicts: true, integrates: true, pulls: true };
   private readonly repo: Repo;
   private readonly remote: Remote;
   private readonly notebooks: SyncedNotebooks;
@@ -115,6 +123,14 @@ class GitBackend implements Backend {
       this.notebooks.forget();
       this.repo.ctx.log.warn(`could not record the last synced notebooks: ${(err as Error).message}`);
     }
+  }
+
+  log(opts?: LogOptions): Promise<SaveRecord[]> {
+    return this.guard(() => log(this.repo, this.remote, opts));
+  }
+
+  restoreAt(opts: RestoreAtOptions): Promise<RestoreAtReport> {
+    return this.guard(() => restoreAt(this.repo, this.remote, opts));
   }
 
   /**

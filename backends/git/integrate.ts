@@ -14,6 +14,7 @@ import { blobId } from "./objects";
 import type { Remote } from "./remote";
 import type { Repo } from "./repo";
 import { guardRuleFiles } from "./rules";
+import { mergeBase } from "./shallow";
 import { stage } from "./stage";
 import { EMPTY_TREE, ZERO, hostnameSafe, rmQuiet } from "./util";
 
@@ -30,8 +31,8 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
   const { git, ctx } = repo;
   const ours = (await repo.head())!;
   const theirs = await repo.rev(repo.tracking);
-  const mb = await git.run(["merge-base", ours, theirs], { okCodes: [1] });
-  const base = mb.code === 0 ? mb.stdout.trim() : EMPTY_TREE;
+  // A shallow state (a first restore fetches the tip only) deepens until the histories meet.
+  const base = (await mergeBase(repo, remote, ours, theirs)) ?? EMPTY_TREE;
   if (base === theirs) return { incoming: [], deleted: [], conflicts: [] };
   const changed = async (from: string, to: string) =>
     new Set(nulSplit(await git.out(["diff", "--name-only", "-z", "--no-renames", from, to])));

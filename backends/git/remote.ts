@@ -107,15 +107,45 @@ export class Remote {
     return { head, refs };
   }
 
-  async fetch(): Promise<void> {
+  /**
+   * Fetch the branch into the tracking ref. `depth`: only that many commits (a first restore
+   * needs the tree, not the history); `deepen`: that many more below the shallow boundary;
+   * `unshallow`: all of it. Without them, what the remote gained since (a shallow state
+   * stays shallow: the new commits sit on what we have).
+   */
+  async fetch(opts: { depth?: number; deepen?: number; unshallow?: boolean } = {}): Promise<void> {
     const { repo } = this;
+    const history = opts.unshallow
+      ? ["--unshallow"]
+      : opts.deepen
+        ? [`--deepen=${opts.deepen}`]
+        : opts.depth
+          ? [`--depth=${opts.depth}`]
+          : [];
     await this.network([
       "fetch",
       "--no-tags",
       "--progress",
+      ...history,
       repo.remote,
       `+refs/heads/${repo.branch}:${repo.tracking}`,
     ]);
+  }
+
+  /**
+   * Fetch the one commit `id` (a whole id) and its tree, whatever the depth of our history:
+   * a protocol v2 server hands over any commit it holds. False when it holds none such (or
+   * an older server will not say).
+   */
+  async fetchCommit(id: string): Promise<boolean> {
+    try {
+      await this.exec(["fetch", "--no-tags", "--depth=1", this.repo.remote, id]);
+      return true;
+    } catch (err) {
+      if (!(err instanceof GitFailure)) throw err;
+      if (/not our ref|couldn't find remote ref|unadvertised object|no such remote ref/i.test(err.stderr)) return false;
+      throw translate(err, this.repo.url ?? this.repo.remote);
+    }
   }
 
   /** Push `src` to `ref` at the remote; `rejected` when the remote has commits we lack. */

@@ -139,16 +139,17 @@ export class Repo {
       return;
     }
     mkdirSync(this.gitDir, { recursive: true, mode: 0o700 });
-    await this.git.run(["init", "-q"]);
+    // Not -q: simple-git waits 50 ms more after a git that printed nothing (likewise below).
+    await this.git.run(["init"]);
     // Settings that make a big work tree cheap to scan; written directly to spare processes.
     appendFileSync(
       path.join(this.gitDir, "config"),
       "[core]\n\tuntrackedCache = true\n\tprecomposeUnicode = true\n[status]\n\tshowUntrackedFiles = all\n[gc]\n\tautoDetach = false\n" +
         // With a fetch refspec, a push also moves refs/remotes/origin/* (unpushed work is then visible to status).
-        '[remote "origin"]\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n',
+        // Never a credential in .git/config: the URL is stored without userinfo.
+        `[remote "origin"]\n\turl = ${quoted(stripCredentials(this.url!))}\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n`,
     );
     this.harden();
-    await this.syncRemoteUrl();
     this.repoReady = true;
   }
 
@@ -176,7 +177,10 @@ export class Repo {
     if (!this.laptop && !readFileSync(cfg, "utf8").includes(`[branch "${name}"]`)) {
       // Upstream tracking makes `status --branch` report unpushed commits for free.
       appendFileSync(cfg, `[branch "${name}"]\n\tremote = origin\n\tmerge = refs/heads/${name}\n`);
-      await this.git.run(["symbolic-ref", "HEAD", `refs/heads/${name}`]);
+      // A new repo's HEAD already names init.defaultBranch (main): no git needed then.
+      if (readOr(path.join(this.gitDir, "HEAD")) !== `ref: refs/heads/${name}\n`) {
+        await this.git.run(["symbolic-ref", "HEAD", `refs/heads/${name}`]);
+      }
     }
   }
 
@@ -251,6 +255,11 @@ export class Repo {
     writeFileSync(file, text);
     this.excludes = want;
   }
+}
+
+/** A git config value in double quotes: `#` and `;` inside stay literal, `"` and `\` are escaped. */
+function quoted(value: string): string {
+  return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
 
 function readOr(file: string): string {

@@ -14,18 +14,8 @@ import { writeTheirCopies } from "./copies";
 import { guardRuleFiles } from "./rules";
 
 export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport> {
-  await repo.ensureRepo();
   const report: RestoreReport = { written: [], kept: [], empty: false, resumed: false, incoming: [], conflicts: [] };
-  const ours = await repo.head();
-  const { head, refs } = await remote.lsRemote();
-  const current = ours ? (await repo.git.out(["symbolic-ref", "--short", "HEAD"])).trim() : undefined;
-  if (current && repo.branch !== undefined && repo.branch !== current) {
-    throw new ConfigError(`the state in ${repo.ctx.stateDir} saves branch ${current}, not ${repo.branch}`, {
-      hint: "use the same --branch, or another --state-dir",
-    });
-  }
-  const branch = repo.branch ?? current ?? pickBranch(head, refs);
-  await repo.setBranch(branch);
+  const { ours, refs, branch } = await openBranch(repo, remote);
   if (!refs.has(`refs/heads/${branch}`)) {
     report.empty = true;
     report.resumed = Boolean(ours);
@@ -45,26 +35,31 @@ export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport
     Object.assign(report, got);
     return report;
   }
-  await remote.fetch();
+  await fetchTip(repo, remote);
   // First restore into this dir: the union, local first.
   const theirs = await repo.rev(repo.tracking);
-  await repo.git.run(["update-ref", "HEAD", theirs]);
-  await repo.git.run(["read-tree", theirs]);
+  // exec, not run: these print nothing, and simple-git waits 50 ms more after such a git.
+  await repo.git.exec(["update-ref", "HEAD", theirs]);
+  await repo.git.exec(["read-tree", theirs]);
   const wd = new WorkDir(repo.ctx.dir);
-  let missing: string[];
+  let before: string[];
   try {
     guardRuleFiles(wd); // the diff below reads the whole tree
     const entries = [...(await treeEntries(repo, theirs)).values()];
-    const absent = entries.filter((e) => !wd.stat(e.path));
-    missing = absent.map((e) => e.path);
+    const here = standing(
+      wd,
+      entries.map((e) => e.path),
+    );
+    const absent = entries.filter((e) => !here.has(e.path));
+    before = [...here];
     report.written = (await checkout(repo, wd, absent)).written;
   } finally {
     wd.close();
   }
-  const absent = new Set(missing);
-  report.kept = nulSplit(await repo.git.out(["diff", "--name-only", "-z", "--no-renames"])).filter(
-    (p) => !absent.has(p),
-  );
+  // Only files that were here before can differ: into an empty dir, nothing to compare.
+  const diff = ["diff", "--name-only", "-z", "--no-renames", ...(before.length <= 500 ? ["--", ...before] : [])];
+  const was = new Set(before);
+  report.kept = was.size ? nulSplit(await repo.git.out(diff)).filter((p) => was.has(p)) : [];
   // The remote's version of each kept file goes beside it, where the user sees it (the next save saves both).
   const kept = report.kept.map((p): Conflict => ({ path: p, ours: "local", theirs }));
   await writeTheirCopies(repo, theirs, kept);
@@ -76,6 +71,60 @@ export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport
     );
   }
   return report;
+}
+
+/**
+ * The paths something stands at. Each directory is looked up once, not once per file in it:
+ * into an empty dir, a missing parent answers for all its files.
+ */
+function standing(wd: WorkDir, paths: string[]): Set<string> {
+  const dirs = new Map<string, boolean>();
+  const parent = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) : "");
+  const isDir = (d: string): boolean => {
+    if (d === "") return true;
+    let known = dirs.get(d);
+    if (known === undefined) {
+      known = isDir(parent(d)) && wd.stat(d)?.kind === "dir";
+      dirs.set(d, known);
+    }
+    return known;
+  };
+  return new Set(paths.filter((p) => isDir(parent(p)) && wd.stat(p) !== undefined));
+}
+
+/**
+ * Our repo, on the branch we save: the state's, else --branch, else the remote's default.
+ * Returns our last commit (none before the first restore) and the remote's refs.
+ */
+export async function openBranch(
+  repo: Repo,
+  remote: Remote,
+): Promise<{ ours: string | undefined; refs: Map<string, string>; branch: string }> {
+  await repo.ensureRepo();
+  const ours = await repo.head();
+  const { head, refs } = await remote.lsRemote();
+  const current = ours ? (await repo.git.out(["symbolic-ref", "--short", "HEAD"])).trim() : undefined;
+  if (current && repo.branch !== undefined && repo.branch !== current) {
+    throw new ConfigError(`the state in ${repo.ctx.stateDir} saves branch ${current}, not ${repo.branch}`, {
+      hint: "use the same --branch, or another --state-dir",
+    });
+  }
+  const branch = repo.branch ?? current ?? pickBranch(head, refs);
+  await repo.setBranch(branch);
+  return { ours, refs, branch };
+}
+
+/**
+ * Fetch the branch. The first time only its tip (`--depth 1`): a pod's start depends on the
+ * tree, not on the history, and `log` or `restore --at` fetch older saves when asked. A
+ * laptop checkout is the user's own repository: never made shallow.
+ */
+export async function fetchTip(repo: Repo, remote: Remote): Promise<void> {
+  // exec: a ref not there yet prints nothing, and simple-git waits 50 ms more after such a git.
+  const known = await repo.git.exec(["rev-parse", "-q", "--verify", `${repo.tracking}^{commit}`], {
+    okCodes: [1, 128],
+  });
+  await remote.fetch(repo.laptop || known.code === 0 ? {} : { depth: 1 });
 }
 
 /** The remote's default branch; on an empty remote the unborn branch its HEAD names, else main. */

@@ -1,6 +1,7 @@
 /** Names both backends give to what they create: conflict copies, host tags. */
 import { createHash } from "node:crypto";
 import path from "node:path";
+import { compactUtc } from "../../src/time";
 
 /**
  * The conflict copy of `rel` holding the other side's version (DESIGN.md "Conflict copies"):
@@ -15,7 +16,7 @@ export function conflictCopyName(rel: string, when: Date, bytes: Buffer): string
 /** The same, from the sha256 (hex) of the bytes: for a version streamed to disk, never held whole. */
 export function conflictCopyNameOf(rel: string, when: Date, sha256: string): string {
   const { dir, stem, ext } = parts(rel);
-  return `${dir}${stem}.conflict-${stamp(when)}-${sha256.slice(0, 8)}${ext}`;
+  return `${dir}${stem}.conflict-${compactUtc(when)}-${sha256.slice(0, 8)}${ext}`;
 }
 
 /**
@@ -28,14 +29,6 @@ export function isCopyOf(rel: string, name: string, sha256: string): boolean {
   const head = `${stem}.conflict-`;
   if (!name.startsWith(head) || !name.endsWith(tail)) return false;
   return /^\d{8}T\d{6}Z$/.test(name.slice(head.length, name.length - tail.length));
-}
-
-/** `20261202T101500Z`: sortable, no characters a file system or an S3 key minds. */
-function stamp(when: Date): string {
-  return when
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z");
 }
 
 /** `a/b/report.tar.gz` → dir `a/b/`, stem `report.tar`, ext `.gz`; `.bashrc` has no ext. */

@@ -123,6 +123,7 @@ export async function isVersioned(c: S3Ctx): Promise<boolean> {
       () => undefined,
     );
     c.versioned = r?.Status === "Enabled";
+    c.caps.history = c.versioned;
     if (c.versioned) c.log.info("the bucket keeps versions: deleted objects stay there, not in the trash");
   }
   return c.versioned;

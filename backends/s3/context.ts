@@ -26,10 +26,14 @@ export interface S3Ctx {
   readonly manifest: Manifest;
   /** The notebooks' bytes as last synced (the common ancestor of a later merge). */
   readonly ancestors: Ancestors;
-  /** The backend's capabilities: `conflicts` is learnt at the first save. */
-  readonly caps: { conflicts?: boolean };
+  /** The backend's capabilities: `conflicts` is learnt at the first save, `history` once versioning is asked. */
+  readonly caps: { conflicts?: boolean; history: boolean };
   /** Paths the last plan skipped (unreadable, …): looked at again at the next one, whatever the change set. */
   skipped: Set<string>;
   /** Whether the bucket keeps versions; asked once. */
   versioned?: boolean;
+  /** Version ids the store gave this save's uploads, by key (a versioned bucket): the save's record names them. */
+  versionIds: Map<string, string>;
+  /** Save records not written yet (the store failed): the next save writes them first. */
+  pendingRecords: unknown[];
 }

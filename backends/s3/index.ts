@@ -7,7 +7,8 @@
  * dir and at the remote). The reserved `<prefix>.mirrorshade/` (trash, probes) is never mirrored.
  *
  * This file wires the modules: client (SDK setup), keys (URL, key safety, listing),
- * manifest (state), transfer (bytes), conflicts (two writers), restore and pull, plan, save.
+ * manifest (state), transfer (bytes), conflicts (two writers), restore and pull, plan, save,
+ * records (a record per save: log), at (a past save back: restore --at).
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -18,17 +19,23 @@ import type {
   Backend,
   BackendFactory,
   ChangeSet,
+  LogOptions,
   PathFilter,
   PullOptions,
   PullReport,
+  RestoreAtOptions,
+  RestoreAtReport,
   RestoreOptions,
   RestoreReport,
   SaveMeta,
   SavePlan,
+  SaveRecord,
   SaveReport,
 } from "../types";
 import { Ancestors } from "../lib/ancestors";
+import { restoreAt } from "./at";
 import { openClient } from "./client";
+import { isVersioned } from "./conflicts";
 import type { S3Ctx } from "./context";
 import { call, operate, sent } from "./timeouts";
 import { code, translate } from "./errors";
@@ -36,6 +43,7 @@ import { parseRemote } from "./keys";
 import { Manifest } from "./manifest";
 import { plan } from "./plan";
 import { pull } from "./pull";
+import { log, recordSave } from "./records";
 import { restore } from "./restore";
 import { save } from "./save";
 
@@ -68,13 +76,16 @@ export const createS3Backend: BackendFactory = async (ctx) => {
     ancestors: new Ancestors(path.join(ctx.stateDir, "ancestors"), ctx.log),
     caps: b.capabilities,
     skipped: new Set(),
+    versionIds: new Map(),
+    pendingRecords: [],
   };
   return b;
 };
 
 class S3Backend implements Backend {
   readonly name = "s3";
-  readonly capabilities = { history: false, atRestore: false, conflicts: false, integrates: false, pulls: true };
+  /** `history` (the bucket keeps versions) is learnt when first asked; save records make `log` work anyway. */
+  readonly capabilities = { history: false, atRestore: true, conflicts: false, integrates: false, pulls: true };
   c!: S3Ctx;
 
   check(): Promise<void> {
@@ -130,7 +141,27 @@ class S3Backend implements Backend {
   }
 
   save(p: SavePlan, meta: SaveMeta): Promise<SaveReport> {
-    return operate(() => save(this.c, p, meta));
+    return operate(async () => {
+      // What the store acknowledged is recorded even when the save fails half-way.
+      const before = new Map(p.entries.map((e) => [e.path, this.c.manifest.get(e.path)]));
+      try {
+        return await save(this.c, p, meta);
+      } finally {
+        await recordSave(this.c, meta, p, before);
+        this.c.manifest.compact();
+      }
+    });
+  }
+
+  log(opts?: LogOptions): Promise<SaveRecord[]> {
+    return operate(() => log(this.c, opts));
+  }
+
+  restoreAt(opts: RestoreAtOptions): Promise<RestoreAtReport> {
+    return operate(async () => {
+      await isVersioned(this.c); // capabilities.history, and where versions are looked for
+      return restoreAt(this.c, opts);
+    });
   }
 
   pull(opts: PullOptions): Promise<PullReport> {

@@ -55,16 +55,21 @@ export function plainEtag(etag: string | undefined): string | undefined {
   return m ? m[1]!.toLowerCase() : undefined;
 }
 
-/** The objects under the prefix (one flat, paginated listing), keys checked for safety. */
+/**
+ * The objects under the prefix (one flat, paginated listing), keys checked for safety. A page
+ * that ends inside `<prefix>.mirrorshade/` (a record per save, the trash: never mirrored) is
+ * followed by a listing that starts after it, so a long history does not lengthen every restore.
+ */
 export async function list(c: S3Ctx): Promise<Obj[]> {
   const out: Obj[] = [];
-  let token: string | undefined;
-  do {
+  const meta = c.prefix + META + "/";
+  type Page = { ContinuationToken?: string; StartAfter?: string };
+  let next: Page | undefined = {};
+  let skipped = false;
+  while (next) {
+    const from: Page = next;
     const r = await sent(c.remote, (opts) =>
-      c.client.send(
-        new c.sdk.ListObjectsV2Command({ Bucket: c.bucket, Prefix: c.prefix, ContinuationToken: token }),
-        opts,
-      ),
+      c.client.send(new c.sdk.ListObjectsV2Command({ Bucket: c.bucket, Prefix: c.prefix, ...from }), opts),
     );
     for (const o of r.Contents ?? []) {
       const rel = o.Key!.slice(c.prefix.length);
@@ -73,7 +78,13 @@ export async function list(c: S3Ctx): Promise<Obj[]> {
       if (bad) c.log.warn(`not restoring the key ${JSON.stringify(o.Key)}: ${bad}`);
       else out.push({ ...o, rel });
     }
-    token = r.IsTruncated ? r.NextContinuationToken : undefined;
-  } while (token);
+    const last = r.Contents?.at(-1)?.Key ?? "";
+    if (!r.IsTruncated) next = undefined;
+    else if (!skipped && last.startsWith(meta)) {
+      // Keys compare as UTF-8 bytes: every `.mirrorshade/<area>/…` key sorts before this one.
+      skipped = true;
+      next = { StartAfter: meta + "\uffff" };
+    } else next = { ContinuationToken: r.NextContinuationToken };
+  }
   return out;
 }

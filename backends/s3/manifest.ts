@@ -19,6 +19,7 @@ export interface Entry {
 interface Snapshot {
   remote: string;
   synced: boolean;
+  recorded?: boolean;
   conditional?: Record<string, boolean>;
   entries: Record<string, Entry>;
 }
@@ -27,6 +28,8 @@ export class Manifest {
   readonly entries = new Map<string, Entry>();
   /** Listed at least once (a restore, or a plan's listing): every remote key is in `entries`. */
   synced = false;
+  /** This state wrote a save record (or found the prefix's history recorded already): see records.ts. */
+  recorded = false;
   /** Per store (endpoint + bucket): whether it honours conditional writes. */
   conditional: Record<string, boolean> = {};
   private journal: number | undefined;
@@ -50,6 +53,7 @@ export class Manifest {
         return;
       }
       this.synced = snap.synced;
+      this.recorded = snap.recorded ?? false;
       this.conditional = snap.conditional ?? {};
       for (const [k, v] of Object.entries(snap.entries)) this.entries.set(k, v);
     } catch (err) {
@@ -67,6 +71,13 @@ export class Manifest {
         // torn
       }
     }
+  }
+
+  /** Remember that this state records its saves (written with the next snapshot). */
+  markRecorded(): void {
+    if (this.recorded) return;
+    this.recorded = true;
+    this.dirty = true;
   }
 
   get(rel: string): Entry | undefined {
@@ -102,6 +113,7 @@ export class Manifest {
     const snap: Snapshot = {
       remote: this.remote,
       synced: this.synced,
+      recorded: this.recorded,
       conditional: this.conditional,
       entries: Object.fromEntries(this.entries),
     };

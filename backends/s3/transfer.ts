@@ -85,7 +85,7 @@ export async function put(c: S3Ctx, key: string, src: Source, cond: Conditions):
     ...cond,
   };
   if (src.body) {
-    const r = await call((o) =>
+    const r: S3.PutObjectCommandOutput = await call((o) =>
       c.client.send(
         new c.sdk.PutObjectCommand({
           ...params,
@@ -100,6 +100,7 @@ export async function put(c: S3Ctx, key: string, src: Source, cond: Conditions):
     if (etag && etag !== src.md5 && !c.s.s3Sse?.startsWith("aws:kms")) {
       throw new TransientError(`the store acknowledged other content for ${key} (ETag ${etag}, ours ${src.md5})`);
     }
+    if (r.VersionId) c.versionIds.set(key, r.VersionId);
     return r.ETag!;
   }
   const { Upload } = await import("@aws-sdk/lib-storage");
@@ -110,6 +111,7 @@ export async function put(c: S3Ctx, key: string, src: Source, cond: Conditions):
   if (head.ContentLength !== src.size) {
     throw new TransientError(`the store holds ${head.ContentLength} bytes for ${key}, not ${src.size}`);
   }
+  if (r.VersionId) c.versionIds.set(key, r.VersionId);
   return r.ETag ?? head.ETag!;
 }
 
@@ -149,23 +151,33 @@ export interface Downloaded {
   bytes?: Buffer;
 }
 
-/**
- * GET into `fh` (a fresh temp file), verified, stamped with the object's mtime. `ifNoneMatch`:
- * the ETag of the version we hold; undefined when the object is still that version (304), so
- * a version already here is never transferred again. `keep`: also return the bytes (a
- * notebook, kept as last synced).
- */
+export interface DownloadOptions {
+  /** The ETag of the version we hold: a 304 (still that version) gives undefined, nothing transferred. */
+  ifNoneMatch?: string;
+  /** Also return the bytes (a notebook, kept as last synced). */
+  keep?: boolean;
+  /** Another key or an older version than `o`'s own (restore --at). */
+  from?: { key: string; versionId?: string };
+}
+
+/** GET into `fh` (a fresh temp file), verified, stamped with the object's mtime. */
 export async function download(
   c: S3Ctx,
   o: Pick<Obj, "rel" | "ETag">,
   fh: FileHandle,
-  opts: { ifNoneMatch?: string; keep?: boolean } = {},
+  opts: DownloadOptions = {},
 ): Promise<Downloaded | undefined> {
+  const from = opts.from ?? { key: c.prefix + o.rel };
   let res;
   try {
     res = await sent(c.remote, (o2) =>
       c.client.send(
-        new c.sdk.GetObjectCommand({ Bucket: c.bucket, Key: c.prefix + o.rel, IfNoneMatch: opts.ifNoneMatch }),
+        new c.sdk.GetObjectCommand({
+          Bucket: c.bucket,
+          Key: from.key,
+          VersionId: from.versionId,
+          IfNoneMatch: opts.ifNoneMatch,
+        }),
         o2,
       ),
     );

@@ -7,6 +7,7 @@
 // its sizes, if any, in bench/config.mjs.
 import burst from "./burst.mjs";
 import cli from "./cli.mjs";
+import history from "./history.mjs";
 import idle from "./idle.mjs";
 import notebook from "./notebook.mjs";
 import push from "./push.mjs";
@@ -15,7 +16,7 @@ import s3 from "./s3.mjs";
 import scale from "./scale.mjs";
 import write from "./write.mjs";
 
-export const SCENARIOS = [cli, ready, push, write, burst, notebook, idle, s3, scale];
+export const SCENARIOS = [cli, ready, push, write, burst, notebook, idle, s3, history, scale];
 
 const seen = new Set();
 for (const s of SCENARIOS) {

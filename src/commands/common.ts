@@ -1,4 +1,5 @@
 /** What every command does first: settings, logging, the work dir, the state lock, the backend. */
+import path from "node:path";
 import { registry } from "../../backends/index";
 import type { Backend } from "../../backends/types";
 import { checkWorkDir, resolveSettings, type Settings } from "../config";
@@ -83,4 +84,25 @@ export async function ensureRemote(
     await backend.create();
     await backend.check(opts);
   }
+}
+
+/**
+ * Paths given after `--`, relative to the work dir (an absolute one must lie inside it), as
+ * POSIX paths without `./` or a trailing `/`. A path naming the work dir itself means all:
+ * undefined. ConfigError for one outside it.
+ */
+export function workPaths(dir: string, raw: unknown): string[] | undefined {
+  const given = Array.isArray(raw) ? (raw as string[]) : [];
+  const out: string[] = [];
+  for (const p of given) {
+    const rel = path.relative(dir, path.resolve(dir, p)).split(path.sep).join("/");
+    if (rel === "") return undefined;
+    if (rel === ".." || rel.startsWith("../") || path.isAbsolute(rel)) {
+      throw new ConfigError(`${p} is not inside the work dir ${dir}`, {
+        hint: "give paths relative to the work dir (or absolute, inside it)",
+      });
+    }
+    out.push(rel);
+  }
+  return out.length ? [...new Set(out)] : undefined;
 }

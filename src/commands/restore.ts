@@ -2,11 +2,21 @@ import { ConfigError } from "../errors";
 import { log, out, setResult } from "../log";
 import { retry } from "../retry";
 import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
+import { restoreAt } from "./restore-at";
 
-/** Bring the remote into the dir: the union, local first. Never deletes or overwrites; never pushes. */
+/**
+ * Bring the remote into the dir: the union, local first. Never deletes or overwrites; never
+ * pushes. With --at, a past save instead (restore-at.ts).
+ */
 export async function restore(dirArg: string | undefined, flags: Flags): Promise<void> {
   const settings = await loadSettings("restore", dirArg, flags);
   process.umask(0o002); // restored files group-writable: the notebook may run as another UID of the group
+  if (settings.at !== undefined) return restoreAt(settings, flags);
+  if (settings.overwrite || (flags.paths as string[] | undefined)?.length) {
+    throw new ConfigError(`${settings.overwrite ? "--overwrite" : "paths after --"} go with --at only`, {
+      hint: "a plain restore never overwrites and takes the whole remote; pass --at <when> to bring back a past save",
+    });
+  }
   // A missing destination is created, as git clone and rclone copy do.
   const session = await openSession(settings, { write: true, createDir: true });
   if ("watcher" in session) {

@@ -8,6 +8,7 @@ import { serveControl } from "../state";
 import { Health, serveHealth } from "../health";
 import { IgnoreRules } from "../ignore";
 import { Scheduler } from "../engine/scheduler";
+import { answerHistory } from "../engine/history";
 import { reportConflicts, saveOnce, type SaveOutcome } from "../engine/save";
 import { startPuller } from "../engine/puller";
 import { startWatcher } from "../engine/watcher";
@@ -116,8 +117,11 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     // The control socket is up before "watching" is said: from then on push and status reach us.
     const remote = settings.remote ? stripUserinfo(settings.remote) : null;
     let upstream: Promise<string | null> | undefined; // asked once, when a push first asks
-    const control = serveControl(lock.socket, async ({ op }) => {
+    const control = serveControl(lock.socket, async (req) => {
+      const { op } = req;
       if (op === "status") return { ...health.snapshot(), dir: settings.dir, remote };
+      if (op === "log" || op === "restoreAt")
+        return answerHistory(req, backend, settings, (fn) => scheduler.exclusive(fn));
       if (op === "plan") {
         log.info("a push asked what would be saved");
         const o = await scheduler.exclusive(() => saveOnce(backend, "all", settings, { dryRun: true }));

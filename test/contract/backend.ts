@@ -4,6 +4,7 @@
  * through the Backend interface (what one side saves, another side restores).
  */
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   existsSync,
   lstatSync,
@@ -21,7 +22,7 @@ import type { Backend, ChangeKind, PathFilter, SaveMeta } from "../../backends/t
 import { Ancestors } from "../../backends/lib/ancestors";
 import { NotFoundError } from "../../src/errors";
 import { log } from "../../src/log";
-import { tempDir } from "../helpers";
+import { tempDir, waitFor } from "../helpers";
 
 export interface ContractTarget {
   /** A fresh, existing, empty remote for one test. */
@@ -410,6 +411,129 @@ export function backendContract(name: string, t: ContractTarget): void {
       expect(plan.entries).toEqual([]);
       const report = await a.backend.save(plan, meta());
       expect(report.saved).toEqual([]);
+    });
+
+    /** Three saves on one remote (a.txt 1 → 2, b.txt added then deleted, c.txt added), a second apart. */
+    async function history() {
+      const remote = await t.remote();
+      const a = await side(t, remote);
+      await a.backend.restore();
+      const tick = async () => {
+        // Saves are told apart by time to the second (git's commit time): start each in a new second.
+        const second = Math.floor(Date.now() / 1000);
+        await waitFor("the next second", () => Math.floor(Date.now() / 1000) > second);
+      };
+      a.write("a.txt", "a1\n");
+      a.write("b.txt", "b1\n");
+      a.write("sub/d.txt", "d1\n");
+      await a.saveAll();
+      await tick();
+      a.write("a.txt", "a2\n");
+      a.write("c.txt", "c1\n");
+      await a.saveChanges({ "a.txt": "update", "c.txt": "create" });
+      await tick();
+      rmSync(path.join(a.dir, "b.txt"));
+      await a.saveChanges({ "b.txt": "delete" });
+      const saves = await a.backend.log!();
+      return { remote, a, saves };
+    }
+
+    it("log lists the saves, newest first, with the files each changed [capability: atRestore]", async (ctx) => {
+      const probe = await side(t, await t.remote());
+      ctx.skip(!probe.backend.capabilities.atRestore, `${probe.backend.name}: no history of saves`);
+      const { remote, saves } = await history();
+      expect(saves.map((r) => r.files.map((f) => `${f.op} ${f.path}`).sort())).toEqual([
+        ["delete b.txt"],
+        ["add c.txt", "modify a.txt"],
+        ["add a.txt", "add b.txt", "add sub/d.txt"],
+      ]);
+      for (const r of saves) {
+        expect(r.id).toMatch(/^[0-9a-f]{4,}$/);
+        expect(new Date(r.time).toISOString()).toBe(r.time);
+        expect(r.host).not.toBe("");
+      }
+      expect(Date.parse(saves[0]!.time)).toBeGreaterThan(Date.parse(saves[2]!.time));
+      // Another side with no state of its own sees the same saves; filters apply.
+      const b = await side(t, remote);
+      expect((await b.backend.log!()).map((r) => r.id)).toEqual(saves.map((r) => r.id));
+      expect((await b.backend.log!({ paths: ["a.txt"] })).map((r) => r.id)).toEqual([saves[1]!.id, saves[2]!.id]);
+      expect((await b.backend.log!({ paths: ["sub"] })).map((r) => r.id)).toEqual([saves[2]!.id]);
+      expect((await b.backend.log!({ limit: 1 })).map((r) => r.id)).toEqual([saves[0]!.id]);
+      expect((await b.backend.log!({ since: new Date(saves[1]!.time) })).map((r) => r.id)).toEqual(
+        saves.slice(0, 2).map((r) => r.id),
+      );
+      expect(listFiles(b.dir)).toEqual([]); // log reads only
+    });
+
+    it("log of a remote with no saves is empty [capability: atRestore]", async (ctx) => {
+      const a = await side(t, await t.remote());
+      ctx.skip(!a.backend.capabilities.atRestore, `${a.backend.name}: no history of saves`);
+      expect(await a.backend.log!()).toEqual([]);
+    });
+
+    it("restoreAt into an empty dir brings back the tree of that save [capability: history]", async (ctx) => {
+      const { remote, a, saves } = await history();
+      ctx.skip(!a.backend.capabilities.history, `${a.backend.name}: this remote keeps no earlier versions`);
+      const first = saves[2]!;
+      const b = await side(t, remote);
+      const r = await b.backend.restoreAt!({ at: { id: first.id } });
+      expect(r.id).toBe(first.id);
+      expect(r.written.sort()).toEqual(["a.txt", "b.txt", "sub/d.txt"]);
+      expect(listFiles(b.dir).sort()).toEqual(["a.txt", "b.txt", "sub/d.txt"]);
+      expect([b.read("a.txt"), b.read("b.txt")]).toEqual(["a1\n", "b1\n"]);
+      // By time: the newest save at or before it; a unique prefix of an id works too.
+      const c = await side(t, remote);
+      const byTime = await c.backend.restoreAt!({ at: { time: new Date(Date.parse(saves[1]!.time) + 999) } });
+      expect(byTime.id).toBe(saves[1]!.id);
+      expect(listFiles(c.dir).sort()).toEqual(["a.txt", "b.txt", "c.txt", "sub/d.txt"]);
+      expect(c.read("a.txt")).toBe("a2\n");
+      const d = await side(t, remote);
+      await d.backend.restoreAt!({ at: { id: first.id.slice(0, 8) }, paths: ["b.txt"] });
+      expect(listFiles(d.dir)).toEqual(["b.txt"]);
+    });
+
+    it("restoreAt never overwrites: a differing file gets the old version beside it, once [capability: history]", async (ctx) => {
+      const { a, saves } = await history();
+      ctx.skip(!a.backend.capabilities.history, `${a.backend.name}: this remote keeps no earlier versions`);
+      a.write("local.txt", "only here\n");
+      const first = saves[2]!;
+      const r = await a.backend.restoreAt!({ at: { id: first.id } });
+      const stamp = new Date(first.time)
+        .toISOString()
+        .replace(/[-:]/g, "")
+        .replace(/\.\d+Z$/, "Z");
+      const sha8 = createHash("sha256").update("a1\n").digest("hex").slice(0, 8);
+      expect(r.copies).toEqual([{ path: "a.txt", copy: `a.conflict-${stamp}-${sha8}.txt` }]);
+      expect(r.written).toEqual(["b.txt"]);
+      expect(r.unchanged).toBe(1); // sub/d.txt
+      expect(a.read("a.txt")).toBe("a2\n");
+      expect(a.read(`a.conflict-${stamp}-${sha8}.txt`)).toBe("a1\n");
+      expect(a.read("b.txt")).toBe("b1\n");
+      expect(listFiles(a.dir).sort()).toEqual(
+        ["a.txt", `a.conflict-${stamp}-${sha8}.txt`, "b.txt", "c.txt", "local.txt", "sub/d.txt"].sort(),
+      );
+      const again = await a.backend.restoreAt!({ at: { id: first.id } });
+      expect(again.copies).toEqual(r.copies);
+      expect(listFiles(a.dir)).toHaveLength(6); // no second copy
+      // With overwrite it replaces what is saved (a.txt), never what is not (c.txt edited since).
+      a.write("c.txt", "not saved\n");
+      const o = await a.backend.restoreAt!({ at: { id: saves[1]!.id }, paths: ["a.txt", "c.txt"], overwrite: true });
+      expect(o.replaced).toEqual([]); // a.txt is as it was there; c.txt is not saved
+      expect(o.copies.map((c) => c.path)).toEqual(["c.txt"]);
+      expect(a.read("c.txt")).toBe("not saved\n");
+      const o1 = await a.backend.restoreAt!({ at: { id: first.id }, paths: ["a.txt"], overwrite: true });
+      expect(o1.replaced).toEqual(["a.txt"]);
+      expect(a.read("a.txt")).toBe("a1\n");
+    });
+
+    it("restoreAt of a save that does not exist is NotFoundError [capability: atRestore]", async (ctx) => {
+      const { a, saves } = await history();
+      ctx.skip(!a.backend.capabilities.atRestore, `${a.backend.name}: no history of saves`);
+      await expect(a.backend.restoreAt!({ at: { id: "0000dead" } })).rejects.toBeInstanceOf(NotFoundError);
+      const before = new Date(Date.parse(saves[2]!.time) - 60_000);
+      await expect(a.backend.restoreAt!({ at: { time: before } })).rejects.toBeInstanceOf(NotFoundError);
+      const empty = await side(t, await t.remote());
+      await expect(empty.backend.restoreAt!({ at: { time: new Date() } })).rejects.toBeInstanceOf(NotFoundError);
     });
 
     it("restored files are readable and writable by the group", async () => {

@@ -122,19 +122,33 @@ export async function createBucket(client: S3Client, bucket: string): Promise<vo
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
 }
 
-/** Every key under `prefix`, with its content (a flat, paginated listing). */
-export async function objects(client: S3Client, prefix = "", bucket = BUCKET): Promise<Map<string, string>> {
+/** Every key under `prefix`, with its content (a flat, paginated listing); save records only when asked. */
+export async function objects(
+  client: S3Client,
+  prefix = "",
+  bucket = BUCKET,
+  opts: { records?: boolean } = {},
+): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const key of await keys(client, prefix, bucket)) out.set(key, await getText(client, key, bucket));
+  for (const key of await keys(client, prefix, bucket, opts)) out.set(key, await getText(client, key, bucket));
   return out;
 }
 
-export async function keys(client: S3Client, prefix = "", bucket = BUCKET): Promise<string[]> {
+/** A save record (`<prefix>.mirrorshade/saves/…`, one per save: the history `log` reads). */
+const RECORD = /(^|\/)\.mirrorshade\/saves\//;
+
+/** Every key under `prefix`, sorted; save records (bookkeeping of every save) only with `records`. */
+export async function keys(
+  client: S3Client,
+  prefix = "",
+  bucket = BUCKET,
+  opts: { records?: boolean } = {},
+): Promise<string[]> {
   const all: string[] = [];
   let token: string | undefined;
   do {
     const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const o of r.Contents ?? []) all.push(o.Key!);
+    for (const o of r.Contents ?? []) if (opts.records || !RECORD.test(o.Key!)) all.push(o.Key!);
     token = r.IsTruncated ? r.NextContinuationToken : undefined;
   } while (token);
   return all.sort();
