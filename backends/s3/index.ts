@@ -27,7 +27,7 @@ import type {
   SavePlan,
   SaveReport,
 } from "../types";
-import { Ancestors } from "../lib/ancestors";
+import { ancestorsIn } from "../lib/ancestors";
 import { openClient } from "./client";
 import type { S3Ctx } from "./context";
 import { call, operate, sent } from "./timeouts";
@@ -65,7 +65,7 @@ export const createS3Backend: BackendFactory = async (ctx) => {
     s: ctx.settings,
     log: ctx.log,
     manifest,
-    ancestors: new Ancestors(path.join(ctx.stateDir, "ancestors"), ctx.log),
+    ancestors: ancestorsIn(ctx.stateDir, ctx.log),
     caps: b.capabilities,
     skipped: new Set(),
   };

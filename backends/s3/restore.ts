@@ -13,6 +13,7 @@ import { TransientError } from "../../src/errors";
 import { UnsafePathError, withWorkDir, type Entry as Stat, type TempFile, type WorkDir } from "../../src/safefs";
 import { isNotebook } from "../lib/ancestors";
 import { commitCopy } from "../lib/copies";
+import { mergeBothSides } from "../lib/notebooks";
 import type { Hashes } from "../lib/hash";
 import { each } from "../lib/pool";
 import { isPending } from "../lib/pending";
@@ -20,13 +21,14 @@ import { Meter } from "../lib/progress";
 import type { Obj, S3Ctx } from "./context";
 import { list, plainEtag } from "./keys";
 import type { Entry } from "./manifest";
-import { download, hashLocal } from "./transfer";
+import { download, hashLocal, type Downloaded } from "./transfer";
 
 export interface Incoming extends RestoreReport {
   /** Deleted here: deleted at the remote, unchanged here since our last save. */
   deleted: string[];
   /** Changed at the remote, left alone because a local change to them is pending. */
   waiting: string[];
+  merged: string[];
 }
 
 export async function restore(c: S3Ctx, opts: RestoreOptions = {}): Promise<RestoreReport> {
@@ -45,6 +47,7 @@ export async function bringIn(c: S3Ctx, opts: RestoreOptions & { pending: Readon
     conflicts: [],
     deleted: [],
     waiting: [],
+    merged: [],
   };
   const remote = new Map<string, Obj>();
   for (const o of await list(c)) remote.set(o.rel, o);
@@ -96,7 +99,8 @@ export async function bringIn(c: S3Ctx, opts: RestoreOptions & { pending: Readon
   });
   c.manifest.synced = true;
   c.manifest.compact();
-  for (const l of [report.written, report.kept, report.incoming, report.deleted, report.waiting]) l.sort();
+  for (const l of [report.written, report.kept, report.incoming, report.deleted, report.waiting, report.merged])
+    l.sort();
   return report;
 }
 
@@ -196,6 +200,8 @@ async function restoreOne(c: S3Ctx, wd: WorkDir, o: Obj, report: Incoming): Prom
       synced();
       report.written.push(rel);
       report.incoming.push(rel);
+    } else if (await mergedHere(c, wd, rel, got, report.resumed ? m : undefined)) {
+      report.merged.push(rel);
     } else {
       // Changed on both sides (or never synced here), and the local file wins the path:
       // theirs goes beside it, so neither is lost. Its ancestor stays the last synced one.
@@ -217,6 +223,32 @@ async function restoreOne(c: S3Ctx, wd: WorkDir, o: Obj, report: Incoming): Prom
   } finally {
     if (!done) await tmp.discard();
   }
+}
+
+/**
+ * Changed on both sides: a notebook whose changes merge by cell (over what both last agreed on,
+ * when `synced` says this side saw a version) is merged in the work dir. The remote still holds
+ * theirs, which the merged one descends from: theirs is recorded as seen and as the next merge's
+ * ancestor, and the next save replaces it with the merged one (If-Match), as any change.
+ */
+async function mergedHere(
+  c: S3Ctx,
+  wd: WorkDir,
+  rel: string,
+  got: Downloaded,
+  synced: Entry | undefined,
+): Promise<boolean> {
+  if (!got.bytes) return false;
+  const base = synced?.sha256 ? c.ancestors.get(rel) : undefined;
+  const r = await mergeBothSides(wd, rel, base, got.bytes, {
+    strip: c.s.stripOutputs,
+    maxBytes: c.s.maxFileSize,
+    log: c.log,
+  });
+  if (!r.merged) return false;
+  c.manifest.set(rel, { ...got.entry, mtime: -1 });
+  c.ancestors.set(rel, got.bytes);
+  return true;
 }
 
 /** A local file found identical to the remote's: a notebook's bytes are the last synced ones. */
