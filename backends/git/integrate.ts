@@ -12,7 +12,7 @@ import { WorkDir } from "../../src/safefs";
 import type { Conflict, PlanEntry, SavePlan } from "../types";
 import { checkout, treeEntries, type TreeEntry } from "./checkout";
 import { commitCopies, writeTheirCopies } from "./copies";
-import { mergeByCell } from "./merge";
+import { deleteUnchangedButOutputs, mergeByCell } from "./merge";
 import { blobId } from "./objects";
 import type { Remote } from "./remote";
 import type { Repo } from "./repo";
@@ -78,6 +78,7 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
   // Notebooks whose changes merge by cell are no conflict: the work dir gets the merged one now,
   // and the merge commit its blob (fast-forwarding over our uncommitted edit, the next save does).
   const merges = await mergeByCell(repo, base === EMPTY_TREE ? "store" : { rev: base }, theirs, conflicts);
+  const goneHere = await deleteUnchangedButOutputs(repo, ours, theirs, conflicts, ourChanged);
 
   let merged = theirs;
   if (base !== ours) {
@@ -150,8 +151,8 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
     }
   }
   return {
-    incoming: [...brought.written, ...brought.deleted],
-    deleted: brought.deleted,
+    incoming: [...brought.written, ...brought.deleted, ...goneHere],
+    deleted: [...brought.deleted, ...goneHere],
     conflicts,
     merged: merges.map((m) => m.path),
     conflictRef,

@@ -62,6 +62,18 @@ function utf8(bytes: Buffer): string | undefined {
   return Buffer.from(text).equals(bytes) ? text : undefined;
 }
 
+/**
+ * --strip-outputs: a local notebook in the form the remote holds it (without outputs); undefined
+ * when it is not a notebook that strips. A notebook whose remote form is what was last synced is
+ * unchanged here since then, whatever its outputs say: a deletion at the remote may delete it.
+ */
+export function remoteForm(rel: string, local: Buffer): Buffer | undefined {
+  if (!isNotebook(rel)) return undefined;
+  const text = utf8(local);
+  const stripped = text === undefined ? undefined : stripOutputs(text);
+  return stripped === undefined ? undefined : stripped === text ? local : Buffer.from(stripped);
+}
+
 /** Ours as the work dir holds it, and what stood there when it was read (to re-check before replacing it). */
 export interface Ours {
   bytes: Buffer;
@@ -74,19 +86,22 @@ export async function readOurs(wd: WorkDir, rel: string, maxBytes: number): Prom
   return r.kind === "file" ? { bytes: r.bytes, stat: r.stat } : undefined;
 }
 
+/** Whether what stands at `rel` is still the file read as `ours` (nothing written there since). */
+export function stillOurs(wd: WorkDir, rel: string, ours: Ours): boolean {
+  const now = wd.stat(rel);
+  const was = ours.stat;
+  return !!now && now.kind === "file" && now.ino === was.ino && now.size === was.size && now.mtimeMs === was.mtimeMs;
+}
+
 /**
  * Put `local` where ours was, atomically (a temp file, then a rename: a reader never sees half a
  * notebook), only while the file is still the one read as `ours`. Returns why not, or undefined.
  */
 export function writeMerged(wd: WorkDir, rel: string, ours: Ours, local: Buffer): string | undefined {
   if (local.equals(ours.bytes)) return undefined;
-  const now = wd.stat(rel);
-  const was = ours.stat;
-  if (!now || now.kind !== "file" || now.ino !== was.ino || now.size !== was.size || now.mtimeMs !== was.mtimeMs) {
-    return "it changed here while it was merged";
-  }
+  if (!stillOurs(wd, rel, ours)) return "it changed here while it was merged";
   try {
-    wd.write(rel, local, { overwrite: true, executable: (was.mode & 0o100) !== 0 });
+    wd.write(rel, local, { overwrite: true, executable: (ours.stat.mode & 0o100) !== 0 });
     return undefined;
   } catch (err) {
     return err instanceof UnsafePathError ? err.reason : (err as Error).message;

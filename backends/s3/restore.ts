@@ -13,8 +13,8 @@ import { TransientError } from "../../src/errors";
 import { UnsafePathError, withWorkDir, type Entry as Stat, type TempFile, type WorkDir } from "../../src/safefs";
 import { isNotebook } from "../lib/ancestors";
 import { commitCopy } from "../lib/copies";
-import { mergeBothSides } from "../lib/notebooks";
-import type { Hashes } from "../lib/hash";
+import { mergeBothSides, remoteForm } from "../lib/notebooks";
+import { hashBytes, type Hashes } from "../lib/hash";
 import { each } from "../lib/pool";
 import { isPending } from "../lib/pending";
 import { Meter } from "../lib/progress";
@@ -125,7 +125,7 @@ async function deletedThere(c: S3Ctx, wd: WorkDir, rel: string, m: Entry, report
   }
   if ("reason" in st) return refuse(c, rel, st.reason); // cannot tell: looked at again next time
   const local = st.kind === "file" ? await hashLocal(wd, rel) : undefined;
-  if (local?.sha256 === m.sha256 && unchanged(wd, rel, st)) {
+  if ((local?.sha256 === m.sha256 || (await outputsOnly(c, wd, rel, m))) && unchanged(wd, rel, st)) {
     wd.unlink(rel);
     forget();
     c.ancestors.delete(rel);
@@ -249,6 +249,14 @@ async function mergedHere(
   c.manifest.set(rel, { ...got.entry, mtime: -1 });
   c.ancestors.set(rel, got.bytes);
   return true;
+}
+
+/** --strip-outputs: whether the local notebook is what we last synced (`m`) but for its outputs. */
+async function outputsOnly(c: S3Ctx, wd: WorkDir, rel: string, m: Entry): Promise<boolean> {
+  if (!c.s.stripOutputs || !isNotebook(rel)) return false;
+  const r = await wd.read(rel, { maxBytes: c.s.maxFileSize });
+  const form = r.kind === "file" ? remoteForm(rel, r.bytes) : undefined;
+  return form !== undefined && hashBytes(form).sha256 === m.sha256;
 }
 
 /** A local file found identical to the remote's: a notebook's bytes are the last synced ones. */

@@ -4,12 +4,13 @@
  * merge by cell (one notebook, both edits, at the remote and in both work dirs, no conflict copy);
  * the same cell edited differently is a conflict as before (ours in place, theirs beside it); and
  * `--strip-outputs` keeps every output out of the remote while the work dirs keep theirs, through
- * a pull, a restart and a first restore.
+ * a pull, a restart and a first restore (and a notebook changed here only by a run is unchanged:
+ * deleted there, it goes here too).
  *
  * Alice saves first (a short debounce), bob second (a longer one, started first): bob's change is
  * pending while alice's is saved, so his pull waits and his save meets hers. Bob merges.
  */
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { git, run, startWatch, stop, tempDir, waitFor, write, type Running, type Sandbox } from "../helpers";
@@ -37,13 +38,16 @@ function variant(text: string, change: (nb: Nb) => void): string {
 
 const merges = (w: Running) => w.logs().filter((l) => l.msg === "merged nb.ipynb (cells from both sides)");
 
-/** Alice saves `base`, bob restores it; both watch with --pull. */
-async function twoSides(world: World, base: string, extra: string[] = []) {
+/** Alice saves `base` as nb.ipynb (and `more`), bob restores it; both watch with --pull. */
+async function twoSides(world: World, base: string, extra: string[] = [], more: Record<string, string> = {}) {
   const a = await world.side("alice");
   const b = await world.side("bob");
-  write(a.sb.work, "nb.ipynb", base);
+  for (const [rel, text] of Object.entries({ ...more, "nb.ipynb": base })) write(a.sb.work, rel, text);
   const wa = await startWatch(a.sb, [...ALICE, ...extra]);
-  await waitFor("alice's notebook at the remote", async () => (await world.files()).has("nb.ipynb"));
+  await waitFor("alice's notebooks at the remote", async () => {
+    const f = await world.files();
+    return ["nb.ipynb", ...Object.keys(more)].every((p) => f.has(p));
+  });
   const wb = await startWatch(b.sb, [...BOB, ...extra]);
   return { a, b, wa, wb };
 }
@@ -153,7 +157,7 @@ describe.each([
   it("no output in any commit or object; local outputs intact after a pull, a restart and a first restore", async () => {
     const world = await makeWorld();
     const alice = ran("ALICE");
-    const { a, b, wa, wb } = await twoSides(world, alice, STRIP);
+    const { a, b, wa, wb } = await twoSides(world, alice, STRIP, { "old.ipynb": alice });
     const stripped = fixture("v4.5-ids.stripped.ipynb");
     expect((await world.files()).get("nb.ipynb")).toBe(stripped);
     expect(read(b.sb, "nb.ipynb")).toBe(stripped);
@@ -164,8 +168,14 @@ describe.each([
     const saves = () => wb.logs().filter((l) => String(l.msg).startsWith("saved ")).length;
     const before = saves();
     write(b.sb.work, "nb.ipynb", bob);
+    write(b.sb.work, "old.ipynb", bob);
     await waitFor("bob's save of his run", () => saves() > before);
     expect((await world.files()).get("nb.ipynb")).toBe(stripped);
+
+    // Alice deletes a notebook bob only ran: unchanged there but for outputs, so deleted there too.
+    rmSync(path.join(a.sb.work, "old.ipynb"));
+    await waitFor("old.ipynb gone from bob's dir", () => !existsSync(path.join(b.sb.work, "old.ipynb")));
+    expect((await world.files()).has("old.ipynb")).toBe(false);
 
     // Alice edits a cell (her outputs stay): it reaches bob's dir by cell, bob's outputs intact.
     const edited = replace(alice, '"1 + 1"', '"1 + 2"');
