@@ -6,7 +6,7 @@
 import { chmodSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { decide, mergeBothSides, readOurs, writeMerged } from "../../backends/lib/notebooks";
+import { decide, mergeBothSides, readOurs, remoteForm, writeMerged } from "../../backends/lib/notebooks";
 import type { Logger } from "../../src/log";
 import { stripOutputs } from "../../src/notebook/strip";
 import { WorkDir } from "../../src/safefs";
@@ -84,6 +84,17 @@ describe("decide", () => {
     if (d.kind !== "merged") return;
     expect(d.local.toString()).toBe(ours);
     expect(d.remote.toString()).toBe(stripOutputs(ours));
+  });
+});
+
+describe("remoteForm (--strip-outputs)", () => {
+  it("is the notebook as the remote holds it, the very bytes when there is nothing to strip; undefined otherwise", () => {
+    const stripped = stripOutputs(base)!;
+    expect(remoteForm("nb.ipynb", b(base))?.toString()).toBe(stripped);
+    const same = b(stripped);
+    expect(remoteForm("nb.ipynb", same)).toBe(same);
+    expect(remoteForm("nb.ipynb", b(base.slice(0, 400)))).toBeUndefined();
+    expect(remoteForm("notes.json", b(base))).toBeUndefined();
   });
 });
 
