@@ -70,6 +70,11 @@ export interface SaveReport {
   /** Paths that came in from the remote while integrating someone else's changes. */
   incoming: string[];
   conflicts: Conflict[];
+  /**
+   * Notebooks changed on both sides that merged by cell (backends/lib/notebooks.ts): the work dir
+   * holds the merged notebook, no conflict copy was made. Absent: none.
+   */
+  merged?: string[];
   /** Where our side of a conflict was kept (a branch name for git). */
   conflictRef?: string;
 }
@@ -92,6 +97,11 @@ export interface RestoreReport {
   resumed: boolean;
   incoming: string[];
   conflicts: Conflict[];
+  /**
+   * Notebooks changed on both sides that merged by cell (backends/lib/notebooks.ts): the work dir
+   * holds the merged notebook, no conflict copy was made. Absent: none.
+   */
+  merged?: string[];
   /** Where our side of a conflict met while resuming was kept (a branch name for git). */
   conflictRef?: string;
 }
@@ -111,6 +121,11 @@ export interface PullReport {
   deleted: string[];
   /** Paths changed on both sides: ours stays in place, theirs is written beside it (`copy`). */
   conflicts: Conflict[];
+  /**
+   * Notebooks changed on both sides that merged by cell: the work dir holds the merged notebook.
+   * A backend that cannot save it within the pull (S3) leaves it to the next save. Absent: none.
+   */
+  merged?: string[];
   /** Where our side of a conflict was kept (a branch name for git). */
   conflictRef?: string;
   /** Paths changed at the remote that wait, because a local change to them is pending. */
@@ -221,7 +236,8 @@ export interface Backend {
    * - a path deleted at the remote is deleted here only when unchanged since our last save;
    *   changed here, ours is kept (a conflict without a copy) and the next save saves it;
    * - a path changed on both sides keeps ours in place and gets theirs beside it as a conflict
-   *   copy (never overwriting anything; identical content never makes a second copy);
+   *   copy (never overwriting anything; identical content never makes a second copy), except a
+   *   notebook whose changes merge by cell: the merged notebook replaces ours (`merged`);
    * - a path `opts.pending` covers is not touched (reported in `waiting`); a backend whose
    *   remote changes cannot be split by path (git) waits for all of them.
    * Its own writes into the work dir must not cause a save of anything but the copies.

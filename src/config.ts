@@ -40,6 +40,8 @@ export interface Settings extends CredentialSettings {
   trailer: string[];
   maxFileSize: number;
   allowMassDelete: boolean;
+  /** Notebooks reach the remote without outputs, execution counts and run metadata; the work dir keeps them. */
+  stripOutputs: boolean;
   ignore: string[];
   dryRun: boolean;
   /** restore: a past save to bring back (`<when>`, src/time.ts), and whether to replace what differs. */
@@ -156,6 +158,7 @@ export async function resolveSettings(
   s.overwrite ??= false;
   s.json ??= false;
   s.allowMassDelete ??= false;
+  s.stripOutputs ??= false;
   s.trailer ??= [];
   s.sshKeyFile ??= [];
   s.sshAcceptNewHostKeys ??= false;

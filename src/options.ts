@@ -232,6 +232,12 @@ export const OPTIONS = {
     commands: ["watch", "push"],
     help: "save deleting over half the files (else refused)",
   },
+  stripOutputs: {
+    type: "boolean",
+    commands: ["restore", "watch", "push"],
+    helpIn: ["watch", "push"],
+    help: "save notebooks without outputs and execution counts (the local files keep them)",
+  },
   ignore: {
     type: "list",
     arg: "pattern",

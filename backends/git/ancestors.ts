@@ -31,7 +31,8 @@ export class SyncedNotebooks {
   /** After a save: its own notebooks from the plan when it only pushed them, else from git. */
   async saved(r: SaveReport): Promise<void> {
     const books = r.saved.filter((e) => isNotebook(e.path));
-    const plain = this.at !== undefined && r.id !== undefined && !r.incoming.length && !r.conflicts.length;
+    const plain =
+      this.at !== undefined && r.id !== undefined && !r.incoming.length && !r.conflicts.length && !r.merged?.length;
     if (plain && books.every((e) => e.op === "delete" || e.content)) {
       for (const e of books) {
         if (e.op === "delete") this.store.delete(e.path);
@@ -41,7 +42,13 @@ export class SyncedNotebooks {
       if (books.length) this.mark(r.id!);
       return;
     }
-    if (books.length || r.incoming.some(isNotebook) || r.conflicts.length || this.at === undefined) {
+    if (
+      books.length ||
+      r.incoming.some(isNotebook) ||
+      r.conflicts.length ||
+      r.merged?.length ||
+      this.at === undefined
+    ) {
       // A conflict whose side of ours is not committed yet: the last agreed version stays its ancestor.
       const saved = new Set(r.saved.map((e) => e.path));
       await this.sync(new Set(r.conflicts.map((c) => c.path).filter((p) => !saved.has(p))));

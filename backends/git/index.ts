@@ -2,7 +2,8 @@
  * The git backend. Sidecar mode keeps the git dir in the state dir (the notebook user never
  * sees .git/config, and .git churn is not in the watched tree); with --in-place the work
  * dir's own repo is used (a laptop checkout). Never force-pushes; a rejected push integrates
- * the remote's commits with a merge whose tree takes *our whole file* for every path we changed.
+ * the remote's commits with a merge whose tree takes *our whole file* for every path we changed
+ * (a notebook changed on both sides in different cells: the two merged by cell).
  *
  * Modules: repo (git dir, branch, our config), remote (ls-remote, fetch, push, credentials,
  * deadlines), scan (the plan), stage (bytes into the index), objects (blobs in and out),
@@ -12,7 +13,6 @@
  * history on demand), history (the saves as commits: log, a past point), at (a past tree into
  * the work dir).
  */
-import path from "node:path";
 import type {
   Backend,
   BackendContext,
@@ -30,7 +30,7 @@ import type {
   SaveRecord,
   SaveReport,
 } from "../types";
-import { Ancestors } from "../lib/ancestors";
+import { ancestorsIn } from "../lib/ancestors";
 import { SyncedNotebooks } from "./ancestors";
 import { restoreAt } from "./at";
 import { sweepFailedWrites } from "./objects";
@@ -59,7 +59,7 @@ class GitBackend implements Backend {
   constructor(ctx: BackendContext) {
     this.repo = new Repo(ctx);
     this.remote = new Remote(this.repo);
-    this.notebooks = new SyncedNotebooks(this.repo, new Ancestors(path.join(ctx.stateDir, "ancestors"), ctx.log));
+    this.notebooks = new SyncedNotebooks(this.repo, ancestorsIn(ctx.stateDir, ctx.log));
   }
 
   open(): Promise<void> {
@@ -109,7 +109,7 @@ class GitBackend implements Backend {
     return this.guard(async () => {
       const r = await pull(this.repo, this.remote, opts);
       await this.keepNotebooks(() =>
-        this.notebooks.integrated(r.incoming.length > 0 || r.conflicts.length > 0, r.conflicts),
+        this.notebooks.integrated(r.incoming.length > 0 || r.conflicts.length > 0 || !!r.merged?.length, r.conflicts),
       );
       return r;
     });

@@ -1,15 +1,18 @@
 /**
  * Take the remote's commits in without rewriting anything: their paths come in, ours stay,
- * a path changed on both sides keeps our whole file while theirs is written beside it as a
+ * a notebook changed on both sides in ways that merge by cell is merged (merge.ts), any other
+ * path changed on both sides keeps our whole file while theirs is written beside it as a
  * conflict copy (and stays in history), and our pre-integration commits also go to a
  * conflict branch so the exact local history is kept.
  */
 import path from "node:path";
 import { nulSplit } from "../../src/git";
+import { stripOutputs } from "../../src/notebook/strip";
 import { WorkDir } from "../../src/safefs";
 import type { Conflict, PlanEntry, SavePlan } from "../types";
 import { checkout, treeEntries, type TreeEntry } from "./checkout";
 import { commitCopies, writeTheirCopies } from "./copies";
+import { deleteUnchangedButOutputs, mergeByCell } from "./merge";
 import { blobId } from "./objects";
 import type { Remote } from "./remote";
 import type { Repo } from "./repo";
@@ -24,6 +27,8 @@ export interface Integration {
   /** Of `incoming`, the deleted ones. */
   deleted: string[];
   conflicts: Conflict[];
+  /** Notebooks changed on both sides and merged by cell (in the merge commit, or left to the next save). */
+  merged: string[];
   conflictRef?: string;
 }
 
@@ -33,7 +38,7 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
   const theirs = await repo.rev(repo.tracking);
   // A shallow state (a first restore fetches the tip only) deepens until the histories meet.
   const base = (await mergeBase(repo, remote, ours, theirs)) ?? EMPTY_TREE;
-  if (base === theirs) return { incoming: [], deleted: [], conflicts: [] };
+  if (base === theirs) return { incoming: [], deleted: [], conflicts: [], merged: [] };
   const changed = async (from: string, to: string) =>
     new Set(nulSplit(await git.out(["diff", "--name-only", "-z", "--no-renames", from, to])));
   const theirChanged = await changed(base, theirs);
@@ -71,6 +76,10 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
   const conflicts: Conflict[] = both
     .filter((p) => (dirty.has(p) ? dirtyDiffer.has(p) : differ.has(p)))
     .map((p) => ({ path: p, ours, theirs }));
+  // Notebooks whose changes merge by cell are no conflict: the work dir gets the merged one now,
+  // and the merge commit its blob (fast-forwarding over our uncommitted edit, the next save does).
+  const merges = await mergeByCell(repo, base === EMPTY_TREE ? "store" : { rev: base }, theirs, conflicts);
+  const goneHere = await deleteUnchangedButOutputs(repo, ours, theirs, conflicts, ourChanged);
 
   let merged = theirs;
   if (base !== ours) {
@@ -87,11 +96,13 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
         present.set(rec.slice(tab + 1), `${mode} ${sha}`);
       }
     }
-    const info = ourPaths.map((p) => `${present.get(p) ?? `0 ${ZERO}`}\t${p}\0`).join("");
+    let info = ourPaths.map((p) => `${present.get(p) ?? `0 ${ZERO}`}\t${p}\0`).join("");
+    for (const m of merges) info += `${m.mode} ${await writeBlob(repo, m.remote)}\t${m.path}\0`; // last line wins
     if (info) await git.run(["update-index", "-z", "--index-info"], { env, input: info });
     const tree = (await git.out(["write-tree"], { env })).trim();
     const msg =
       `mirrorshade: integrate ${theirs.slice(0, 12)} from the remote` +
+      (merges.length ? ` (${merges.length} notebook(s) merged by cell)` : "") +
       (conflicts.length ? ` (${conflicts.length} conflict(s): ours kept)` : "");
     merged = (await git.out(["commit-tree", tree, "-p", ours, "-p", theirs, "-m", msg])).trim();
     rmQuiet(index);
@@ -107,7 +118,7 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
     const snapshot: SavePlan = { entries: [], skipped: [], deferred: [], total: 0, unacknowledged: 0 };
     try {
       for (const p of dirtyConflicts) {
-        const entry = await snapshotEntry(wd, p, ctx.settings.maxFileSize);
+        const entry = await snapshotEntry(wd, p, ctx.settings.maxFileSize, ctx.settings.stripOutputs);
         if (entry) snapshot.entries.push(entry);
       }
     } finally {
@@ -140,24 +151,46 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
       });
     }
   }
-  return { incoming: [...brought.written, ...brought.deleted], deleted: brought.deleted, conflicts, conflictRef };
+  return {
+    incoming: [...brought.written, ...brought.deleted, ...goneHere],
+    deleted: [...brought.deleted, ...goneHere],
+    conflicts,
+    merged: merges.map((m) => m.path),
+    conflictRef,
+  };
 }
 
 /**
  * Our side of a conflict, as the work dir holds it now, for the conflict branch: a notebook
- * that does not parse (a rewrite in progress) is left out, so no half file reaches the remote.
+ * that does not parse (a rewrite in progress) is left out, so no half file reaches the remote;
+ * with --strip-outputs, it goes without its outputs, as every save sends it.
  */
-async function snapshotEntry(wd: WorkDir, rel: string, maxBytes: number): Promise<PlanEntry | undefined> {
+async function snapshotEntry(
+  wd: WorkDir,
+  rel: string,
+  maxBytes: number,
+  strip: boolean,
+): Promise<PlanEntry | undefined> {
   if (!wd.stat(rel)) return { path: rel, op: "delete" };
   if (!rel.endsWith(".ipynb")) return { path: rel, op: "modify" };
   const r = await wd.read(rel, { maxBytes });
-  if (r.kind !== "file") return { path: rel, op: "modify" };
+  if (r.kind !== "file") return strip ? undefined : { path: rel, op: "modify" };
+  const text = r.bytes.toString("utf8");
+  if (strip) {
+    const stripped = stripOutputs(text);
+    return stripped === undefined ? undefined : { path: rel, op: "modify", content: Buffer.from(stripped) };
+  }
   try {
-    JSON.parse(r.bytes.toString("utf8"));
+    JSON.parse(text);
   } catch {
     return undefined;
   }
   return { path: rel, op: "modify", content: r.bytes };
+}
+
+/** Store `bytes` as a blob (no filter: they are the bytes to commit); its id. */
+async function writeBlob(repo: Repo, bytes: Buffer): Promise<string> {
+  return (await repo.git.out(["hash-object", "-w", "--stdin"], { input: bytes })).trim();
 }
 
 /**

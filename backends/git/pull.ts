@@ -14,7 +14,13 @@ import type { Repo } from "./repo";
 import { save } from "./save";
 
 export async function pull(repo: Repo, remote: Remote, opts: PullOptions): Promise<PullReport> {
-  const report: PullReport = { incoming: [], deleted: [], conflicts: [], waiting: [] };
+  const report: PullReport & { merged: string[] } = {
+    incoming: [],
+    deleted: [],
+    conflicts: [],
+    merged: [],
+    waiting: [],
+  };
   await repo.ensureReady();
   const ours = await repo.head();
   // Nothing synced yet (watch --no-restore on fresh state): the first save integrates.
@@ -39,13 +45,14 @@ export async function pull(repo: Repo, remote: Remote, opts: PullOptions): Promi
     return report;
   }
   const got = await integrate(repo, remote);
-  Object.assign(report, got);
+  Object.assign(report, got); // merged ones are in the merge commit pushed below, or left to the next save
   if ((await repo.head()) !== theirs) {
     // A merge with our unpushed commits, or conflict copies: ours to push now, as a save would.
     const empty: SavePlan = { entries: [], skipped: [], deferred: [], total: 0, unacknowledged: 0 };
     const pushed = await save(repo, remote, empty, { message: "", trailers: [], host: "", date: new Date() });
     report.incoming.push(...pushed.incoming);
     report.conflicts.push(...pushed.conflicts);
+    if (pushed.merged?.length) report.merged.push(...pushed.merged);
     report.conflictRef ??= pushed.conflictRef;
   }
   return report;

@@ -11,6 +11,7 @@ import type { Repo } from "./repo";
 import { WorkDir } from "../../src/safefs";
 import { checkout, treeEntries } from "./checkout";
 import { writeTheirCopies } from "./copies";
+import { mergeByCell } from "./merge";
 import { guardRuleFiles } from "./rules";
 
 export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport> {
@@ -60,8 +61,14 @@ export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport
   const diff = ["diff", "--name-only", "-z", "--no-renames", ...(before.length <= 500 ? ["--", ...before] : [])];
   const was = new Set(before);
   report.kept = was.size ? nulSplit(await repo.git.out(diff)).filter((p) => was.has(p)) : [];
-  // The remote's version of each kept file goes beside it, where the user sees it (the next save saves both).
+  // A kept notebook that differs by outputs alone is merged (no ancestor yet: nothing else merges).
+  // The remote's version of each other kept file goes beside it, where the user sees it (the next save saves both).
   const kept = report.kept.map((p): Conflict => ({ path: p, ours: "local", theirs }));
+  const merged = await mergeByCell(repo, "none", theirs, kept);
+  if (merged.length) {
+    report.merged = merged.map((m) => m.path);
+    report.kept = kept.map((k) => k.path);
+  }
   await writeTheirCopies(repo, theirs, kept);
   for (const k of kept) {
     repo.ctx.log.warn(

@@ -44,6 +44,7 @@ export async function save(repo: Repo, remote: Remote, plan: SavePlan, meta: Sav
     const got = await integrate(repo, remote);
     report.incoming.push(...got.incoming);
     report.conflicts.push(...got.conflicts);
+    if (got.merged.length) (report.merged ??= []).push(...got.merged);
     report.conflictRef ??= got.conflictRef;
   }
 }

@@ -18,6 +18,11 @@ export function isNotebook(rel: string): boolean {
   return rel.endsWith(".ipynb");
 }
 
+/** The store in a backend's state dir (its folder is named here only). */
+export function ancestorsIn(stateDir: string, log: Logger): Ancestors {
+  return new Ancestors(path.join(stateDir, "ancestors"), log);
+}
+
 export class Ancestors {
   private made = false;
   private warned = false;

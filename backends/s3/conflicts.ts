@@ -12,6 +12,7 @@ import { UnsafePathError, type WorkDir } from "../../src/safefs";
 import { isNotebook } from "../lib/ancestors";
 import { commitCopy } from "../lib/copies";
 import { conflictCopyNameOf, hostSafe } from "../lib/naming";
+import { mergeBothSides } from "../lib/notebooks";
 import type { S3Ctx } from "./context";
 import { call } from "./timeouts";
 import { code, status, translate } from "./errors";
@@ -22,15 +23,28 @@ import { copy, download } from "./transfer";
 export interface Kept {
   etag?: string;
   conflict?: Conflict;
+  /**
+   * A notebook whose changes merged by cell with ours (backends/lib/notebooks.ts): the work dir
+   * holds the merged one, and these bytes replace theirs at the remote (If-Match `etag`); no copy.
+   */
+  merged?: Buffer;
 }
 
 /**
  * Keep their version of `rel` (last seen with ETag `theirs`) before ours (sha256 `ours`)
  * replaces it: downloaded beside ours as the conflict copy, and server-side copied to that
- * name at the remote. Identical to ours: no conflict. When no copy can be made in the work
- * dir, theirs is kept at the remote only, under `<prefix>.mirrorshade/conflicts/`.
+ * name at the remote. Identical to ours: no conflict. A notebook whose changes merge by cell
+ * with ours over `base` (what both last agreed on) is merged instead. When no copy can be made
+ * in the work dir, theirs is kept at the remote only, under `<prefix>.mirrorshade/conflicts/`.
  */
-export async function keepTheirs(c: S3Ctx, wd: WorkDir, rel: string, theirs: string, ours: string): Promise<Kept> {
+export async function keepTheirs(
+  c: S3Ctx,
+  wd: WorkDir,
+  rel: string,
+  theirs: string,
+  ours: string,
+  base: Buffer | undefined,
+): Promise<Kept> {
   let tmp;
   try {
     tmp = await wd.createTemp(rel);
@@ -50,6 +64,17 @@ export async function keepTheirs(c: S3Ctx, wd: WorkDir, rel: string, theirs: str
   if (entry.sha256 === ours) {
     await tmp.discard();
     return { etag: entry.etag }; // ours already (an upload whose acknowledgement was lost)
+  }
+  if (got!.bytes) {
+    const r = await mergeBothSides(wd, rel, base, got!.bytes, {
+      strip: c.s.stripOutputs,
+      maxBytes: c.s.maxFileSize,
+      log: c.log,
+    });
+    if (r.merged) {
+      await tmp.discard();
+      return { etag: entry.etag, merged: r.remote };
+    }
   }
   const placed = await commitCopy(wd, tmp, rel, got!.lastModified, entry.sha256);
   const name = "path" in placed ? placed.path : conflictCopyNameOf(rel, got!.lastModified, entry.sha256);

@@ -32,7 +32,7 @@ import type {
   SaveRecord,
   SaveReport,
 } from "../types";
-import { Ancestors } from "../lib/ancestors";
+import { ancestorsIn } from "../lib/ancestors";
 import { restoreAt } from "./at";
 import { openClient } from "./client";
 import { isVersioned } from "./conflicts";
@@ -73,7 +73,7 @@ export const createS3Backend: BackendFactory = async (ctx) => {
     s: ctx.settings,
     log: ctx.log,
     manifest,
-    ancestors: new Ancestors(path.join(ctx.stateDir, "ancestors"), ctx.log),
+    ancestors: ancestorsIn(ctx.stateDir, ctx.log),
     caps: b.capabilities,
     skipped: new Set(),
     versionIds: new Map(),

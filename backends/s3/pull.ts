@@ -11,5 +11,6 @@ import { bringIn } from "./restore";
 export async function pull(c: S3Ctx, opts: PullOptions): Promise<PullReport> {
   if (!c.manifest.synced) return { incoming: [], deleted: [], conflicts: [], waiting: [] };
   const r = await bringIn(c, { pending: opts.pending });
-  return { incoming: r.incoming, deleted: r.deleted, conflicts: r.conflicts, waiting: r.waiting };
+  // A notebook merged here is uploaded by the next save (the puller asks for it), not by the pull.
+  return { incoming: r.incoming, deleted: r.deleted, conflicts: r.conflicts, merged: r.merged, waiting: r.waiting };
 }

@@ -13,20 +13,22 @@ import { TransientError } from "../../src/errors";
 import { UnsafePathError, withWorkDir, type Entry as Stat, type TempFile, type WorkDir } from "../../src/safefs";
 import { isNotebook } from "../lib/ancestors";
 import { commitCopy } from "../lib/copies";
-import type { Hashes } from "../lib/hash";
+import { mergeBothSides, remoteForm } from "../lib/notebooks";
+import { hashBytes, type Hashes } from "../lib/hash";
 import { each } from "../lib/pool";
 import { isPending } from "../lib/pending";
 import { Meter } from "../lib/progress";
 import type { Obj, S3Ctx } from "./context";
 import { list, plainEtag } from "./keys";
 import type { Entry } from "./manifest";
-import { download, hashLocal } from "./transfer";
+import { download, hashLocal, type Downloaded } from "./transfer";
 
 export interface Incoming extends RestoreReport {
   /** Deleted here: deleted at the remote, unchanged here since our last save. */
   deleted: string[];
   /** Changed at the remote, left alone because a local change to them is pending. */
   waiting: string[];
+  merged: string[];
 }
 
 export async function restore(c: S3Ctx, opts: RestoreOptions = {}): Promise<RestoreReport> {
@@ -45,6 +47,7 @@ export async function bringIn(c: S3Ctx, opts: RestoreOptions & { pending: Readon
     conflicts: [],
     deleted: [],
     waiting: [],
+    merged: [],
   };
   const remote = new Map<string, Obj>();
   for (const o of await list(c)) remote.set(o.rel, o);
@@ -96,7 +99,8 @@ export async function bringIn(c: S3Ctx, opts: RestoreOptions & { pending: Readon
   });
   c.manifest.synced = true;
   c.manifest.compact();
-  for (const l of [report.written, report.kept, report.incoming, report.deleted, report.waiting]) l.sort();
+  for (const l of [report.written, report.kept, report.incoming, report.deleted, report.waiting, report.merged])
+    l.sort();
   return report;
 }
 
@@ -121,7 +125,7 @@ async function deletedThere(c: S3Ctx, wd: WorkDir, rel: string, m: Entry, report
   }
   if ("reason" in st) return refuse(c, rel, st.reason); // cannot tell: looked at again next time
   const local = st.kind === "file" ? await hashLocal(wd, rel) : undefined;
-  if (local?.sha256 === m.sha256 && unchanged(wd, rel, st)) {
+  if ((local?.sha256 === m.sha256 || (await outputsOnly(c, wd, rel, m))) && unchanged(wd, rel, st)) {
     wd.unlink(rel);
     forget();
     c.ancestors.delete(rel);
@@ -196,6 +200,8 @@ async function restoreOne(c: S3Ctx, wd: WorkDir, o: Obj, report: Incoming): Prom
       synced();
       report.written.push(rel);
       report.incoming.push(rel);
+    } else if (await mergedHere(c, wd, rel, got, report.resumed ? m : undefined)) {
+      report.merged.push(rel);
     } else {
       // Changed on both sides (or never synced here), and the local file wins the path:
       // theirs goes beside it, so neither is lost. Its ancestor stays the last synced one.
@@ -217,6 +223,40 @@ async function restoreOne(c: S3Ctx, wd: WorkDir, o: Obj, report: Incoming): Prom
   } finally {
     if (!done) await tmp.discard();
   }
+}
+
+/**
+ * Changed on both sides: a notebook whose changes merge by cell (over what both last agreed on,
+ * when `synced` says this side saw a version) is merged in the work dir. The remote still holds
+ * theirs, which the merged one descends from: theirs is recorded as seen and as the next merge's
+ * ancestor, and the next save replaces it with the merged one (If-Match), as any change.
+ */
+async function mergedHere(
+  c: S3Ctx,
+  wd: WorkDir,
+  rel: string,
+  got: Downloaded,
+  synced: Entry | undefined,
+): Promise<boolean> {
+  if (!got.bytes) return false;
+  const base = synced?.sha256 ? c.ancestors.get(rel) : undefined;
+  const r = await mergeBothSides(wd, rel, base, got.bytes, {
+    strip: c.s.stripOutputs,
+    maxBytes: c.s.maxFileSize,
+    log: c.log,
+  });
+  if (!r.merged) return false;
+  c.manifest.set(rel, { ...got.entry, mtime: -1 });
+  c.ancestors.set(rel, got.bytes);
+  return true;
+}
+
+/** --strip-outputs: whether the local notebook is what we last synced (`m`) but for its outputs. */
+async function outputsOnly(c: S3Ctx, wd: WorkDir, rel: string, m: Entry): Promise<boolean> {
+  if (!c.s.stripOutputs || !isNotebook(rel)) return false;
+  const r = await wd.read(rel, { maxBytes: c.s.maxFileSize });
+  const form = r.kind === "file" ? remoteForm(rel, r.bytes) : undefined;
+  return form !== undefined && hashBytes(form).sha256 === m.sha256;
 }
 
 /** A local file found identical to the remote's: a notebook's bytes are the last synced ones. */

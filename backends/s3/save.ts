@@ -18,7 +18,7 @@ import type { S3Ctx } from "./context";
 import { call, sent } from "./timeouts";
 import { code, status, translate } from "./errors";
 import { META } from "./keys";
-import { copy, put, source, type Source } from "./transfer";
+import { bytesSource, copy, put, source, type Source } from "./transfer";
 
 /** Keys per DeleteObjects request (S3's limit). */
 const DELETE_BATCH = 1000;
@@ -44,10 +44,14 @@ export async function save(c: S3Ctx, plan: SavePlan, meta: SaveMeta): Promise<Sa
           // Unreadable since the plan (or swapped for a link): this path waits, the others go on.
           plan.skipped.push({ path: e.path, reason: src.skip });
           c.skipped.add(e.path);
+        } else if (src && c.manifest.get(e.path)?.sha256 === src.sha256) {
+          // The remote holds these very bytes (--strip-outputs: ours differs from them by outputs only).
+          await src.fh?.close();
         } else if (src) {
-          const conflict = await upload(c, wd, e.path, src, conditional);
+          const up = await upload(c, wd, e.path, src, conditional);
           report.saved.push(e);
-          if (conflict) report.conflicts.push(conflict);
+          if (up.conflict) report.conflicts.push(up.conflict);
+          if (up.merged) (report.merged ??= []).push(e.path);
         }
         meter.add(e.size ?? 0);
       }),
@@ -62,8 +66,10 @@ export async function save(c: S3Ctx, plan: SavePlan, meta: SaveMeta): Promise<Sa
 
 /**
  * Upload one file unless another writer changed its object since we saw it; then theirs is
- * kept as a conflict copy first (ours wins the path, like git). Deleted there meanwhile, ours
- * is saved again (a conflict without a copy). Returns the conflict, undefined when plainly saved.
+ * kept as a conflict copy first (ours wins the path, like git), or, for a notebook whose
+ * changes merge by cell, merged with ours and the merged one uploaded. Deleted there
+ * meanwhile, ours is saved again (a conflict without a copy). Returns the conflict (none when
+ * plainly saved) and whether a merge was uploaded.
  */
 async function upload(
   c: S3Ctx,
@@ -71,17 +77,25 @@ async function upload(
   rel: string,
   src: Source,
   conditional: boolean,
-): Promise<Conflict | undefined> {
+): Promise<{ conflict?: Conflict; merged?: boolean }> {
   const key = c.prefix + rel;
   let m = c.manifest.get(rel);
   let theirs = m?.sha256 === "" ? m.etag : undefined; // listed, never seen: preserve it before replacing
+  // What both sides last agreed on, for a merge: only for a version this side saw (saved or restored).
+  const base = m?.sha256 ? c.ancestors.get(rel) : undefined;
   let conflict: Conflict | undefined;
+  let merged = false;
   try {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       try {
         if (theirs) {
-          const kept = await keepTheirs(c, wd, rel, theirs, src.sha256);
+          const kept = await keepTheirs(c, wd, rel, theirs, src.sha256, base);
           conflict = kept.conflict ?? conflict;
+          if (kept.merged) {
+            await src.fh?.close();
+            src = bytesSource(kept.merged);
+            merged = true;
+          }
           m = kept.etag ? { size: 0, mtime: -1, sha256: "", etag: kept.etag } : undefined;
           theirs = undefined;
         }
@@ -90,7 +104,7 @@ async function upload(
         c.manifest.set(rel, { size: src.size, mtime: src.mtime, sha256: src.sha256, etag });
         await keepSynced(c, rel, src);
         if (conflict) conflict.ours = etag;
-        return conflict;
+        return { conflict, merged };
       } catch (err) {
         if (!(status(err) === 412 || (m && code(err) === "NoSuchKey"))) throw translate(err, c.remote);
       }
@@ -105,7 +119,7 @@ async function upload(
         // Ours already: an upload whose acknowledgement a crash lost.
         c.manifest.set(rel, { size: src.size, mtime: src.mtime, sha256: src.sha256, etag: head.ETag! });
         await keepSynced(c, rel, src);
-        return conflict;
+        return { conflict, merged };
       }
       if (!head && m?.sha256) conflict ??= { path: rel, ours: "", theirs: "deleted" }; // deleted there, changed here
       m = head ? { size: head.ContentLength ?? 0, mtime: -1, sha256: "", etag: head.ETag! } : undefined;

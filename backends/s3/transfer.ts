@@ -50,10 +50,7 @@ export type Sourced = Source | { skip: string } | undefined;
  * never blocking, regular files only), hashed, and read into a Buffer when small.
  */
 export async function source(c: S3Ctx, wd: WorkDir, e: PlanEntry): Promise<Sourced> {
-  if (e.content) {
-    // Its mtime is not known to match these bytes: -1 makes the next plan compare by hash.
-    return { size: e.content.length, mtime: -1, ...hashBytes(e.content), body: e.content };
-  }
+  if (e.content) return bytesSource(e.content);
   const o = await wd.open(e.path);
   if (o.kind === "gone") return undefined;
   if (o.kind === "symlink") return { skip: "a symbolic link: never followed, its target is not saved" };
@@ -70,6 +67,14 @@ export async function source(c: S3Ctx, wd: WorkDir, e: PlanEntry): Promise<Sourc
     await fh.close().catch(() => {});
     return { skip: reasonOf(err) };
   }
+}
+
+/**
+ * Bytes held in memory (checked, stripped or merged): their mtime is not known to match the
+ * local file's, so -1 makes the next plan compare by hash.
+ */
+export function bytesSource(bytes: Buffer): Source {
+  return { size: bytes.length, mtime: -1, ...hashBytes(bytes), body: bytes };
 }
 
 /** PUT (Buffer, with Content-MD5) or multipart Upload; returns the ETag after checking what the store took. */

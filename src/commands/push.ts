@@ -23,6 +23,8 @@ export interface PushSummary {
   id: string | null;
   incoming: string[];
   conflicts: SaveReport["conflicts"];
+  /** Notebooks changed here and at the remote whose changes merged by cell (no conflict copy). */
+  merged: string[];
   conflictRef: string | null;
   ms: number;
   /** The running watch did the save (or the plan). */
@@ -55,6 +57,7 @@ export function summarize(
     id: reports.findLast((r) => r.id)?.id ?? null,
     incoming: reports.flatMap((r) => r.incoming),
     conflicts,
+    merged: reports.flatMap((r) => r.merged ?? []),
     conflictRef: reports.findLast((r) => r.conflictRef)?.conflictRef ?? null,
     ms: Math.round(ms),
     viaWatcher: false,
@@ -111,6 +114,7 @@ export async function push(dirArg: string | undefined, flags: Flags): Promise<vo
       if (restored) {
         summary.incoming = [...restored.incoming, ...summary.incoming];
         summary.conflicts = [...restored.conflicts, ...summary.conflicts];
+        summary.merged = [...(restored.merged ?? []), ...summary.merged];
         summary.conflictRef = restored.conflictRef ?? summary.conflictRef;
         summary.ok = summary.conflicts.length === 0;
         reportConflicts(restored);
@@ -143,6 +147,7 @@ function print(s: PushSummary): void {
     ...s.conflicts.map(
       (c) => `C ${c.path} (conflict: ours kept, theirs ${c.copy ? `is ${c.copy}` : "was a deletion"})`,
     ),
+    ...s.merged.map((p) => `= ${p} (merged by cell with the remote's changes)`),
   ];
   if (s.dryRun) lines.push(`dry run: would save ${describeEntries(s.saved)}`);
   else

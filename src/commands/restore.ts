@@ -36,7 +36,8 @@ export async function restore(dirArg: string | undefined, flags: Flags): Promise
     const summary = report.empty
       ? "the remote is empty: nothing to restore"
       : `restored ${report.written.length} file(s), kept ${report.kept.length} local file(s) that differ` +
-        (report.incoming.length ? `, took ${report.incoming.length} change(s)` : "");
+        (report.incoming.length ? `, took ${report.incoming.length} change(s)` : "") +
+        (report.merged?.length ? `, merged ${report.merged.length} notebook(s) by cell` : "");
     progress.done(summary);
     if (settings.json) setResult({ ...report });
     else out(summary);

@@ -64,11 +64,13 @@ export class Puller {
         });
       }
       reportConflicts(report);
-      // Ours is saved (a conflict's path was not written), and so is each copy, as any new file.
+      // Ours is saved (a conflict's path was not written), and so is each copy, as any new file;
+      // a notebook merged by cell is saved too where the pull itself did not (S3).
       for (const c of report.conflicts) {
         scheduler.notify(c.path, "update");
         if (c.copy) scheduler.notify(c.copy, "create");
       }
+      for (const p of report.merged ?? []) scheduler.notify(p, "update");
       return report;
     } catch (err) {
       this.failures++;

@@ -1,11 +1,12 @@
 /**
  * One save, with the behaviour every backend shares: the path filter (size cap,
- * half-written notebooks), the mass-deletion guard, dry-run, timing and logging.
+ * half-written notebooks, --strip-outputs), the mass-deletion guard, dry-run, timing and logging.
  */
 import { hostname } from "node:os";
 import type { Backend, ChangeSet, PathFilter, PlanEntry, SaveMeta, SavePlan, SaveReport } from "../../backends/types";
 import type { Settings } from "../config";
 import { log } from "../log";
+import { stripOutputs } from "../notebook/strip";
 import { withWorkDir } from "../safefs";
 import { formatSize } from "../units";
 
@@ -97,14 +98,32 @@ export function makeFilter(settings: Settings, opts: SaveOptions): PathFilter {
       if (bytes !== undefined && typeof bytes === "object" && "skip" in bytes) return bytes;
       if (bytes === "invalid") {
         if (!force) return { defer: "notebook is not valid JSON yet (half-written?)" };
+        // Its outputs cannot be taken out of a file that does not parse: never sent as it is.
+        if (settings.stripOutputs) return { skip: NOT_STRIPPABLE };
         log.warn(`saving ${entry.path} although it is not valid JSON (it stayed that way)`);
       } else if (bytes) {
-        entry.content = bytes;
-        entry.size = bytes.length;
+        const saved = settings.stripOutputs ? withoutOutputs(bytes) : bytes;
+        if (!saved) return force ? { skip: NOT_STRIPPABLE } : { defer: NOT_STRIPPABLE };
+        entry.content = saved;
+        entry.size = saved.length;
       }
     }
     return "save";
   };
+}
+
+const NOT_STRIPPABLE = "--strip-outputs: not an nbformat 4 notebook, so its outputs cannot be left out";
+
+/**
+ * --strip-outputs: the bytes the remote gets (src/notebook/strip.ts), made here once for every
+ * backend, which save PlanEntry.content as they are. Undefined when the notebook cannot be
+ * stripped (not nbformat 4): it is not saved rather than saved with its outputs.
+ */
+function withoutOutputs(bytes: Buffer): Buffer | undefined {
+  const text = bytes.toString("utf8");
+  const stripped = stripOutputs(text);
+  if (stripped === undefined) return undefined;
+  return stripped === text ? bytes : Buffer.from(stripped);
 }
 
 /**

@@ -8,7 +8,9 @@
  *   other is a conflict (a re-run is no edit: outputs, execution count, run and view metadata);
  * - cells added, deleted or moved on one side are merged; cells added on both sides between
  *   the same two cells are all kept, ours first, identical ones once; a cell moved on both
- *   sides to different places goes where ours put it (a position is not content);
+ *   sides to different places goes where ours put it (a position is not content); a cell
+ *   deleted on both sides while each side added cells of its own in its place is a conflict
+ *   (an edit on both sides that the matcher read as delete + add, e.g. too many in one gap);
  * - metadata is merged key by key, recursively; outputs never conflict (cell.ts); notebook
  *   `language_info` is written by the kernel (ours on conflict); `widgets` is run state;
  * - a side without any output (stripped) never takes outputs away from the other side;
@@ -178,6 +180,26 @@ function mergeCells(B: Cell[], O: Cell[], T: Cell[], stripped: Stripped): { cell
   };
   const oGaps = gapsOf(O, oBase, (i) => !stableO.has(i));
   const tGaps = gapsOf(T, tBase, (i) => stableO.has(i) && !stableT.has(i));
+
+  // A cell gone from both sides, where each side has cells of its own that the other lacks: an
+  // edit the matcher could not pair (too many cells changed in one gap) reads just like this, and
+  // keeping both sides' cells would double the notebook. One conflict per gap.
+  const added = (items: Item[]) => items.flatMap((it) => ("added" in it ? [contentKey(it.added)] : []));
+  const rewritten = new Set<number>();
+  B.forEach((cell, i) => {
+    if (mo[i] !== -1 || mt[i] !== -1) return;
+    const g = anchors.filter((a) => a < i).length;
+    if (rewritten.has(g)) return;
+    const [ao, at] = [added(oGaps[g]!), added(tGaps[g]!)];
+    const common = lcs(ao, at).length;
+    if (ao.length > common && at.length > common) {
+      rewritten.add(g);
+      conflicts.push({
+        label: cellLabel(cell, i),
+        reason: "deleted on both sides, with other cells in its place on each",
+      });
+    }
+  });
 
   const merged = (i: number): Cell => {
     const cell = mergeCell(B[i], O[mo[i] as number] as Cell, T[mt[i] as number] as Cell, stripped);

@@ -308,6 +308,56 @@ export function backendContract(name: string, t: ContractTarget): void {
       expect(c.read(copy)).toBe('{"v": "theirs"}');
     });
 
+    /** A notebook of two cells (nbformat 4.5, ids), each cell's source given. */
+    const twoCells = (first: string, second: string) =>
+      JSON.stringify(
+        {
+          cells: [
+            { cell_type: "markdown", id: "c1", metadata: {}, source: [first] },
+            { cell_type: "code", execution_count: null, id: "c2", metadata: {}, outputs: [], source: [second] },
+          ],
+          metadata: {},
+          nbformat: 4,
+          nbformat_minor: 5,
+        },
+        null,
+        1,
+      ) + "\n";
+
+    it("pull: a notebook edited in different cells on both sides merges by cell: no copy, saved by the next save [capability: pulls]", async (ctx) => {
+      const { a, b } = await synced({ "nb.ipynb": twoCells("# base", "x = 1") }, ctx);
+      a.write("nb.ipynb", twoCells("# theirs", "x = 1"));
+      await a.saveAll();
+      b.write("nb.ipynb", twoCells("# base", "x = 2"));
+      const r = await b.pull();
+      expect(r.conflicts).toEqual([]);
+      expect(r.merged).toEqual(["nb.ipynb"]);
+      expect(b.read("nb.ipynb")).toBe(twoCells("# theirs", "x = 2"));
+      expect(b.copies()).toEqual([]);
+      await b.saveAll();
+      const c = await side(t, a.remoteUrl);
+      await c.backend.restore();
+      expect(c.read("nb.ipynb")).toBe(twoCells("# theirs", "x = 2"));
+      // The merged notebook is what both sides now agree on: the next merge's ancestor.
+      expect(b.ancestor("nb.ipynb")).toBe(twoCells("# theirs", "x = 2"));
+    });
+
+    it("save: another writer's notebook, edited in other cells, merges by cell instead of a conflict [capability: conflicts]", async (ctx) => {
+      const { a, b } = await synced({ "nb.ipynb": twoCells("# base", "x = 1") }, ctx);
+      a.write("nb.ipynb", twoCells("# theirs", "x = 1"));
+      await a.saveAll();
+      b.write("nb.ipynb", twoCells("# base", "x = 2"));
+      const r = await b.saveAll();
+      ctx.skip(!b.backend.capabilities.conflicts, `${b.backend.name}: this remote cannot tell another writer's save`);
+      expect(r.conflicts).toEqual([]);
+      expect(r.merged).toEqual(["nb.ipynb"]);
+      expect(b.read("nb.ipynb")).toBe(twoCells("# theirs", "x = 2"));
+      expect(b.copies()).toEqual([]);
+      const c = await side(t, a.remoteUrl);
+      await c.backend.restore();
+      expect(c.read("nb.ipynb")).toBe(twoCells("# theirs", "x = 2"));
+    });
+
     it("keeps each notebook's bytes as last synced in the state dir, the common ancestor of both sides [capability: pulls]", async (ctx) => {
       const { a, b } = await synced({ "nb.ipynb": '{"v": 1}', "notes.txt": "not a notebook" }, ctx);
       expect(a.ancestor("nb.ipynb")).toBe('{"v": 1}');

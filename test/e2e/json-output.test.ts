@@ -68,6 +68,7 @@ const PUSH_KEYS = [
   "exitCode",
   "id",
   "incoming",
+  "merged",
   "ms",
   "ok",
   "remote",

@@ -5,123 +5,20 @@
  * two `watch` processes on one remote, or a `watch` and another writer (a plain git clone,
  * an S3 client).
  */
-import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  cloneRemote,
-  commitAndPush,
-  git,
-  remoteFiles,
-  run,
-  sandbox,
-  startWatch,
-  stop,
-  tempDir,
-  waitFor,
-  write,
-  type Running,
-  type Sandbox,
-} from "../helpers";
-import { BUCKET, head, objects, putText, s3Env, startProxy, startS3rver, type Proxy } from "../helpers/s3";
+import { git, run, startWatch, stop, waitFor, write, type Sandbox } from "../helpers";
+import { PREFIX, conflictLines, copiesIn, gitWorld, s3World } from "../helpers/worlds";
 
-const PREFIX = "notes";
-/** A conflict copy's name (DESIGN.md "Conflict copies"). */
-const COPY = /\.conflict-\d{8}T\d{6}Z-[0-9a-f]{8}(\.[^./]+)?$/;
 /** Fast enough for a test, and the pending window (the debounce) long enough to meet another writer in. */
 const PULL = ["--pull", "1s"];
 const PENDING = ["--pull", "1s", "--debounce", "3s", "--max-delay", "10s"];
 
-/** The remote, seen by the test: what another writer does to it, and what it holds. */
-interface World {
-  kind: "git" | "s3";
-  /** A fresh work dir and state dir on the shared remote (with `proxy`, S3 requests are recorded). */
-  side(name: string): Promise<{ sb: Sandbox; proxy?: Proxy }>;
-  /** Another writer saves (null deletes); the time its version of each path got at the remote. */
-  other(files: Record<string, string | null>): Promise<Map<string, Date>>;
-  /** Path → content at the remote now (the reserved S3 area left out). */
-  files(): Promise<Map<string, string>>;
-  /** Every version of `rel` the remote ever held that can still be read (git: any branch's history). */
-  versions(rel: string): Promise<string[]>;
-}
-
-async function gitWorld(): Promise<World> {
-  const bare = path.join(tempDir("ms-pull-remote-"), "remote.git");
-  git(path.dirname(bare), "init", "-q", "--bare", "-b", "main", bare);
-  return {
-    kind: "git",
-    async side(name) {
-      const sb = sandbox({ remote: "none" });
-      sb.remote = bare;
-      sb.env = { ...sb.env, MIRRORSHADE_REMOTE: bare, MIRRORSHADE_AUTHOR: `${name} <${name}@example.com>` };
-      return { sb };
-    },
-    async other(files) {
-      const clone = cloneRemote(bare);
-      git(clone, "symbolic-ref", "HEAD", "refs/heads/main");
-      const id = commitAndPush(clone, files);
-      const secs = Number(git(clone, "log", "-1", "--format=%ct", id).trim());
-      return new Map(Object.keys(files).map((p) => [p, new Date(secs * 1000)]));
-    },
-    files: async () => remoteFiles(bare),
-    async versions(rel) {
-      const ids = git(bare, "log", "--all", "--format=%H", "--", rel).split("\n").filter(Boolean);
-      return ids.flatMap((id) => {
-        try {
-          return [git(bare, "show", `${id}:${rel}`)];
-        } catch {
-          return []; // the commit deleted it
-        }
-      });
-    },
-  };
-}
-
-async function s3World(): Promise<World> {
-  const server = await startS3rver();
-  const remote = `s3://${BUCKET}/${PREFIX}`;
-  const world: World = {
-    kind: "s3",
-    async side() {
-      // Conditional writes, as AWS has them: a save notices the other writer (s3rver alone does not).
-      const proxy = await startProxy(server.endpoint, { conditional: true });
-      const sb = sandbox({ remote: "none" });
-      sb.remote = remote;
-      sb.env = { ...sb.env, ...s3Env(proxy.endpoint), MIRRORSHADE_REMOTE: remote };
-      return { sb, proxy };
-    },
-    async other(files) {
-      const times = new Map<string, Date>();
-      for (const [rel, content] of Object.entries(files)) {
-        const key = `${PREFIX}/${rel}`;
-        if (content === null) await server.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
-        else {
-          await putText(server.client, key, content);
-          times.set(rel, (await head(server.client, key)).LastModified!);
-        }
-      }
-      return times;
-    },
-    async files() {
-      const out = new Map<string, string>();
-      for (const [k, v] of await objects(server.client, PREFIX + "/"))
-        if (!k.startsWith(`${PREFIX}/.mirrorshade/`)) out.set(k.slice(PREFIX.length + 1), v);
-      return out;
-    },
-    async versions(rel) {
-      const v = (await world.files()).get(rel);
-      return v === undefined ? [] : [v];
-    },
-  };
-  return world;
-}
-
 const read = (sb: Sandbox, rel: string) => readFileSync(path.join(sb.work, rel), "utf8");
 const readOr = (sb: Sandbox, rel: string) => (existsSync(path.join(sb.work, rel)) ? read(sb, rel) : undefined);
-const copiesIn = (names: Iterable<string>) => [...names].filter((n) => COPY.test(n)).sort();
 const sha8 = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 8);
 const stamp = (d: Date) =>
   d
@@ -144,14 +41,6 @@ function notebook(tag: string, cells = 1): string {
       1,
     ) + "\n"
   );
-}
-
-/** The conflict log lines a watch wrote so far. */
-function conflictLines(w: Running): { paths: string[]; conflicts: { path: string; copy?: string }[] }[] {
-  return w.logs().filter((l) => l.level === "error" && String(l.msg).startsWith("conflict:")) as unknown as {
-    paths: string[];
-    conflicts: { path: string; copy?: string }[];
-  }[];
 }
 
 describe.each([

@@ -305,6 +305,52 @@ describe("mergeNotebooks across nbformat minors and ids", () => {
   });
 });
 
+describe("mergeNotebooks: cells rewritten on both sides beyond recognition", () => {
+  /** `n` code cells without ids (nbformat 4.4-style matching by content), each source tagged. */
+  const wide = (tag: string, n: number) =>
+    jupyter({
+      cells: Array.from({ length: n }, (_, i) => ({
+        cell_type: "code",
+        execution_count: null,
+        metadata: {},
+        outputs: [],
+        source: [`print("${tag} ${i}")\n`, `# ${"x".repeat(200)}\n`],
+      })),
+      metadata: {},
+      nbformat: 4,
+      nbformat_minor: 4,
+    });
+
+  it.each([5, 21, 200])(
+    "%i cells edited differently on both sides: a conflict, never both sides' cells side by side",
+    (n) => {
+      const result = mergeNotebooks(wide("base", n), wide("ours", n), wide("theirs", n));
+      expect(result).toMatchObject({ kind: "conflict" });
+    },
+  );
+
+  it("the same rewrite on both sides, read as deletions and additions, merges once", () => {
+    const result = merged(mergeNotebooks(wide("base", 30), wide("both", 30), wide("both", 30)));
+    expect(sources(result)).toEqual(sources(wide("both", 30)));
+  });
+
+  it("a cell both deleted, with a new cell added there by one side only, merges", () => {
+    const base = wide("base", 3);
+    const nb = parse(base);
+    const ours = jupyter({ ...nb, cells: [nb.cells[0]!, randomlessCell("ours new"), nb.cells[2]!] });
+    const theirs = jupyter({ ...nb, cells: [nb.cells[0]!, nb.cells[2]!] });
+    expect(sources(merged(mergeNotebooks(base, ours, theirs)))).toEqual([
+      src(nb.cells[0]!),
+      "ours new",
+      src(nb.cells[2]!),
+    ]);
+  });
+});
+
+function randomlessCell(text: string): Obj {
+  return { cell_type: "markdown", metadata: {}, source: [text] };
+}
+
 describe("mergeNotebooks on what is not a notebook", () => {
   const nb = fixture("v4.5-ids.ipynb");
   const cases: [string, string][] = [

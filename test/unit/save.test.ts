@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -6,6 +6,7 @@ import type { Backend, ChangeSet, PathFilter, PlanEntry, SaveMeta, SavePlan, Sav
 import type { Settings } from "../../src/config";
 import { buildMeta, describeEntries, makeFilter, saveOnce } from "../../src/engine/save";
 import { setLogSink } from "../../src/log";
+import { fixture } from "../helpers/notebooks";
 
 let dir: string;
 const logs: string[] = [];
@@ -160,6 +161,43 @@ describe("makeFilter", () => {
     expect(await f(mod("vanished.ipynb"))).toBe("save");
     expect(await f(mod(nb("broken.json", "{")))).toBe("save");
     expect(await f(add(nb("notes.txt", "hi")))).toBe("save");
+  });
+});
+
+describe("makeFilter with --strip-outputs", () => {
+  const nb = (name: string, text: string) => {
+    writeFileSync(path.join(dir, name), text);
+    return name;
+  };
+  const withOutputs = fixture("v4.5-ids.ipynb");
+  const strip = () => settings({ stripOutputs: true, maxFileSize: 1e7 });
+
+  it("hands the backend the notebook without outputs (the bytes Jupyter writes for it); the file keeps them", async () => {
+    const entry = mod(nb("nb.ipynb", withOutputs));
+    expect(await makeFilter(strip(), {})(entry)).toBe("save");
+    expect(entry.content?.toString("utf8")).toBe(fixture("v4.5-ids.stripped.ipynb"));
+    expect(entry.size).toBe(entry.content!.length);
+    expect(readFileSync(path.join(dir, "nb.ipynb"), "utf8")).toBe(withOutputs);
+  });
+
+  it("a half-written notebook waits, and when forced (shutdown, push) is skipped, never sent with its outputs", async () => {
+    const name = nb("half.ipynb", withOutputs.slice(0, 3000));
+    expect(await makeFilter(strip(), {})(mod(name))).toEqual({ defer: expect.stringContaining("JSON") });
+    const forced = mod(name);
+    expect(await makeFilter(strip(), { forceInvalid: true })(forced)).toEqual({
+      skip: expect.stringContaining("--strip-outputs"),
+    });
+    expect(forced.content).toBeUndefined();
+  });
+
+  it("JSON that is not an nbformat 4 notebook cannot be stripped: it waits, and when forced is skipped", async () => {
+    const name = nb("odd.ipynb", '{"cells": [{"outputs": ["secret"]}], "nbformat": 4}');
+    expect(await makeFilter(strip(), {})(mod(name))).toEqual({ defer: expect.stringContaining("nbformat 4") });
+    expect(await makeFilter(strip(), { forceInvalid: true })(mod(name))).toEqual({
+      skip: expect.stringContaining("nbformat 4"),
+    });
+    // Without --strip-outputs it is saved as it is, as before.
+    expect(await makeFilter(settings(), {})(mod(name))).toBe("save");
   });
 });
 
