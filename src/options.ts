@@ -79,13 +79,13 @@ export const OPTIONS = {
     type: "string",
     outsideOnly: true,
     arg: "path",
-    help: "private state (git dir, locks), outside the work dir (default: per dir under $XDG_STATE_HOME)",
+    help: "private state dir, outside the work dir",
   },
   config: {
     type: "string",
     outsideOnly: true,
     arg: "file",
-    help: "config file (default: the current directory unless inside the work dir, then ~/.config/mirrorshade)",
+    help: "config file (default: ./ or ~/.config/mirrorshade)",
   },
   inPlace: {
     type: "boolean",
@@ -188,7 +188,7 @@ export const OPTIONS = {
     type: "duration",
     arg: "dur",
     commands: ["watch"],
-    help: "take other writers' saves in this often (off by default: Jupyter warns when an open notebook changes)",
+    help: "take in other writers' saves this often",
   },
   restore: {
     type: "boolean",
@@ -236,7 +236,7 @@ export const OPTIONS = {
     type: "boolean",
     commands: ["restore", "watch", "push"],
     helpIn: ["watch", "push"],
-    help: "save notebooks without outputs and execution counts (the local files keep them)",
+    help: "save notebooks without outputs (kept locally)",
   },
   ignore: {
     type: "list",
