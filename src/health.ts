@@ -100,6 +100,9 @@ export class Health {
     this.lastError = message;
   }
 
+  /** Notebooks changed on both sides that merged by cell (no conflict copy), by a save, a restore or a pull. */
+  merges = 0;
+
   recordFailure(message: string): void {
     this.failures++;
     this.consecutiveFailures++;
@@ -116,6 +119,7 @@ export class Health {
       failures: this.failures,
       consecutiveFailures: this.consecutiveFailures,
       conflicts: this.conflicts,
+      merges: this.merges,
       skipped: [...this.skipped].map(([path, reason]) => ({ path, reason })),
       recentConflicts: this.recentConflicts,
       pull: this.pullEvery
@@ -155,6 +159,12 @@ export class Health {
       "counter",
       "Paths changed here and at the remote (both kept).",
       this.conflicts,
+    );
+    metric(
+      "mirrorshade_merges_total",
+      "counter",
+      "Notebooks changed here and at the remote that merged by cell (no conflict copy).",
+      this.merges,
     );
     metric(
       "mirrorshade_skipped_paths",

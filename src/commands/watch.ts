@@ -70,6 +70,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
       if (report) {
         reportConflicts(report);
         health.noteConflicts(report.conflicts);
+        health.merges += report.merged?.length ?? 0;
         progress.done(
           report.resumed
             ? `resumed from state${report.incoming.length ? `, took ${report.incoming.length} change(s) from the remote` : ""}`
@@ -92,6 +93,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
         const last = await saveOnce(backend, paths.has(".") ? "all" : paths, settings, { forceInvalid: force });
         for (const seen of pushers) seen.push(last);
         health.recordSkipped(paths.has("."), last.plan.entries, last.plan.skipped);
+        health.merges += last.report?.merged?.length ?? 0;
         const saved = last.report?.saved ?? [];
         health.recordSave(
           last.ms,

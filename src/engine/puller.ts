@@ -52,6 +52,7 @@ export class Puller {
       this.failures = 0;
       health.recordPull(report.incoming.length);
       health.noteConflicts(report.conflicts);
+      health.merges += report.merged?.length ?? 0;
       if (report.incoming.length) {
         log.info(`took ${report.incoming.length} change(s) from the remote`, {
           paths: report.incoming.slice(0, 20),

@@ -72,6 +72,9 @@ describe.each([
     await waitFor("the merged notebook in alice's dir", () => readOr(a.sb, "nb.ipynb") === both);
 
     expect(merges(wb)).toHaveLength(1);
+    // status (and /metrics) count the merge.
+    const status = await run(["status", b.sb.work, "--json"], { env: b.sb.env });
+    expect((JSON.parse(status.stdout) as { merges: number }).merges).toBe(1);
     for (const w of [wa, wb]) expect(conflictLines(w)).toEqual([]);
     expect(copiesIn(readdirSync(a.sb.work))).toEqual([]);
     expect(copiesIn(readdirSync(b.sb.work))).toEqual([]);
