@@ -9,6 +9,7 @@ import { Readable } from "node:stream";
 import path from "node:path";
 import { simpleGit, type SimpleGitOptions } from "simple-git";
 import { AuthError, MirrorshadeError, NotFoundError, TransientError } from "./errors";
+import { recordSpan } from "./profile";
 import { redact, stripUserinfo } from "./redact";
 
 export interface GitEnvOptions {
@@ -243,6 +244,15 @@ export class Git {
   ) {}
 
   async run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    const t0 = performance.now();
+    try {
+      return await this.runSimple(args, opts);
+    } finally {
+      recordSpan(`git ${args[0]}`, t0);
+    }
+  }
+
+  private async runSimple(args: string[], opts: RunOptions): Promise<RunResult> {
     const env = opts.env ? { ...this.env, ...opts.env } : this.env;
     const setting = (key: string) => this.config.some((c) => c.startsWith(key + "="));
     let failure: GitFailure | undefined;
@@ -302,7 +312,8 @@ export class Git {
       exitHook = true;
       process.on("exit", () => running.forEach(killGroup));
     }
-    return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    return new Promise<ExecResult>((resolve, reject) => {
       const started = Date.now();
       const child = spawn("git", [...this.config, ...args], {
         cwd: this.cwd,
@@ -358,7 +369,7 @@ export class Git {
         if (opts.input instanceof Readable) opts.input.pipe(child.stdin!);
         else child.stdin!.end(opts.input);
       }
-    });
+    }).finally(() => recordSpan(`git ${args[0]}`, t0));
   }
 }
 

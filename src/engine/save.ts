@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import type { Backend, ChangeSet, PathFilter, PlanEntry, SaveMeta, SavePlan, SaveReport } from "../../backends/types";
 import type { Settings } from "../config";
 import { log } from "../log";
+import { beginProfile, step } from "../profile";
 import { withWorkDir } from "../safefs";
 import { formatSize } from "../units";
 
@@ -32,13 +33,29 @@ export async function saveOnce(
   opts: SaveOptions = {},
 ): Promise<SaveOutcome> {
   const started = performance.now();
-  const plan = await backend.plan(changes, makeFilter(settings, opts));
+  const profile = beginProfile();
+  try {
+    return await saveProfiled(backend, changes, settings, opts, started);
+  } finally {
+    const spans = profile.end();
+    log.debug("save profile", { ms: Math.round(performance.now() - started), spans });
+  }
+}
+
+async function saveProfiled(
+  backend: Backend,
+  changes: ChangeSet | "all",
+  settings: Settings,
+  opts: SaveOptions,
+  started: number,
+): Promise<SaveOutcome> {
+  const plan = await step("plan", () => backend.plan(changes, makeFilter(settings, opts)));
   applyDeletionGuard(plan, settings);
   if (opts.dryRun || (plan.entries.length === 0 && plan.unacknowledged === 0)) {
     warnSkipped(plan);
     return { plan, ms: performance.now() - started };
   }
-  const report = await backend.save(plan, buildMeta(settings, plan.entries));
+  const report = await step("save", () => backend.save(plan, buildMeta(settings, plan.entries)));
   warnSkipped(plan);
   const ms = performance.now() - started;
   reportConflicts(report);
