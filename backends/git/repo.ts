@@ -14,6 +14,7 @@ import { stripCredentials } from "../../src/redact";
 import type { BackendContext } from "../types";
 import { dropUnsoundIndex } from "./heal";
 import { sweepFailedWrites } from "./objects";
+import { readRef } from "./refs";
 import { hostnameSafe, parseAuthor, rmQuiet } from "./util";
 
 /**
@@ -181,11 +182,15 @@ export class Repo {
   }
 
   async head(): Promise<string | undefined> {
+    const known = readRef(this.gitDir, "HEAD");
+    if (known) return known;
     const r = await this.git.run(["rev-parse", "-q", "--verify", "HEAD^{commit}"], { okCodes: [1, 128] });
     return r.code === 0 ? r.stdout.trim() : undefined;
   }
 
   async rev(ref: string, optional = false): Promise<string> {
+    const known = readRef(this.gitDir, ref);
+    if (known) return known;
     const r = await this.git.run(["rev-parse", "-q", "--verify", `${ref}^{commit}`], {
       okCodes: optional ? [1, 128] : [],
     });

@@ -6,6 +6,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { indexIsSound } from "../../backends/git/heal";
 import { FastImport, LooseObjects, blobId, catBlobs, sweepFailedWrites } from "../../backends/git/objects";
+import { readRef } from "../../backends/git/refs";
 import { Git, withoutProgress } from "../../src/git";
 import { cleanEnv, tempDir } from "../helpers";
 
@@ -106,6 +107,31 @@ describe("indexIsSound", () => {
     flipped[30]! ^= 1;
     writeFileSync(index, flipped);
     expect(indexIsSound(index)).toBe(false);
+  });
+});
+
+describe("readRef", () => {
+  it("reads HEAD's branch, a loose ref and a packed one as git resolves them; says nothing when unsure", () => {
+    const { dir, sh } = repo();
+    const empty = sh("hash-object", "-w", "-t", "tree", "/dev/null").trim();
+    const commit = (msg: string) => sh("commit-tree", empty, "-m", msg).trim();
+    expect(readRef(dir, "HEAD")).toBeUndefined(); // unborn: git is asked
+    const a = commit("a");
+    const b = commit("b");
+    sh("update-ref", "refs/heads/main", a);
+    sh("symbolic-ref", "HEAD", "refs/heads/main");
+    sh("update-ref", "refs/remotes/origin/main", b);
+    expect(readRef(dir, "HEAD")).toBe(sh("rev-parse", "HEAD").trim());
+    expect(readRef(dir, "refs/remotes/origin/main")).toBe(b);
+    sh("pack-refs", "--all", "--prune");
+    expect(readRef(dir, "HEAD")).toBe(a);
+    expect(readRef(dir, "refs/remotes/origin/main")).toBe(b);
+    sh("update-ref", "refs/heads/main", b); // loose again, over the packed one
+    expect(readRef(dir, "HEAD")).toBe(b);
+    expect(readRef(dir, "refs/heads/none")).toBeUndefined();
+    expect(readRef(dir, "main")).toBeUndefined(); // not a full name: git's rules apply
+    sh("update-ref", "--no-deref", "HEAD", a); // detached: git verifies the object
+    expect(readRef(dir, "HEAD")).toBeUndefined();
   });
 });
 
