@@ -3,7 +3,7 @@
  * /healthz (alive: event loop and watcher, not remote reachability), /readyz (restored),
  * and the same snapshot for `mirrorshade status`.
  */
-import http from "node:http";
+import type { Server } from "node:http";
 import { ConfigError } from "./errors";
 import { log } from "./log";
 
@@ -124,9 +124,13 @@ export function parseListen(text: string): { host?: string; port: number } {
   return { host: m[1] ?? (m[2] || undefined), port };
 }
 
-/** Serve /healthz, /readyz and /metrics. Resolves with the bound port. */
-export function serveHealth(health: Health, listen: string): Promise<{ server: http.Server; port: number }> {
+/**
+ * Serve /healthz, /readyz and /metrics. Resolves with the bound port. node:http is loaded
+ * here, only with --listen: nine modules an idle watch without it does not need.
+ */
+export async function serveHealth(health: Health, listen: string): Promise<{ server: Server; port: number }> {
   const { host, port } = parseListen(listen);
+  const http = await import("node:http");
   let lastTick = Date.now();
   // The event loop is alive if this timer keeps firing.
   const tick = setInterval(() => (lastTick = Date.now()), 1000);

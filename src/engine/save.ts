@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import type { Backend, ChangeSet, PathFilter, PlanEntry, SaveMeta, SavePlan, SaveReport } from "../../backends/types";
 import type { Settings } from "../config";
 import { log } from "../log";
-import { beginProfile, step } from "../profile";
+import { beginProfile, now, step } from "../profile";
 import { withWorkDir } from "../safefs";
 import { formatSize } from "../units";
 
@@ -32,13 +32,13 @@ export async function saveOnce(
   settings: Settings,
   opts: SaveOptions = {},
 ): Promise<SaveOutcome> {
-  const started = performance.now();
+  const started = now();
   const profile = beginProfile();
   try {
     return await saveProfiled(backend, changes, settings, opts, started);
   } finally {
     const spans = profile.end();
-    log.debug("save profile", { ms: Math.round(performance.now() - started), spans });
+    log.debug("save profile", { ms: Math.round(now() - started), spans });
   }
 }
 
@@ -53,11 +53,11 @@ async function saveProfiled(
   applyDeletionGuard(plan, settings);
   if (opts.dryRun || (plan.entries.length === 0 && plan.unacknowledged === 0)) {
     warnSkipped(plan);
-    return { plan, ms: performance.now() - started };
+    return { plan, ms: now() - started };
   }
   const report = await step("save", () => backend.save(plan, buildMeta(settings, plan.entries)));
   warnSkipped(plan);
-  const ms = performance.now() - started;
+  const ms = now() - started;
   reportConflicts(report);
   if (report.incoming.length)
     log.info(`took ${report.incoming.length} change(s) from the remote`, { paths: report.incoming.slice(0, 20) });
