@@ -1,10 +1,10 @@
 /** Blobs in and out of a real git repo without git reading the work dir, and the index check. */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { indexIsSound } from "../../backends/git/heal";
+import { indexIsSound, inspectIndex } from "../../backends/git/heal";
 import { FastImport, LooseObjects, blobId, catBlobs, sweepFailedWrites } from "../../backends/git/objects";
 import { readRef } from "../../backends/git/refs";
 import { Git, withoutProgress } from "../../src/git";
@@ -94,6 +94,33 @@ describe("indexIsSound", () => {
     const index = withIndex();
     expect(indexIsSound(index)).toBe(true);
     expect(indexIsSound(index + ".none")).toBe(true);
+  });
+
+  it("finds the shared part of a split index (v2, v4), and checks it too", () => {
+    for (const version of ["2", "4"]) {
+      const index = withIndex();
+      const git = (...args: string[]) =>
+        execFileSync("git", args, { cwd: path.dirname(path.dirname(index)), env: cleanEnv(), encoding: "utf8" });
+      expect(inspectIndex(index).shared).toBeUndefined();
+      git("update-index", "--index-version", version);
+      git("update-index", "--split-index");
+      writeFileSync(path.join(path.dirname(path.dirname(index)), "d"), "d");
+      git("add", "d");
+      expect(readFileSync(index).readUInt32BE(4)).toBe(Number(version));
+      const state = inspectIndex(index);
+      const shared = path.join(path.dirname(index), `sharedindex.${state.shared}`);
+      expect(state).toMatchObject({ sound: true, exists: true });
+      expect(readFileSync(shared).toString("latin1", 0, 4)).toBe("DIRC");
+      const good = readFileSync(shared);
+      const flipped = Buffer.from(good);
+      flipped[20]! ^= 1;
+      writeFileSync(shared, flipped);
+      expect(indexIsSound(index)).toBe(false);
+      rmSync(shared);
+      expect(indexIsSound(index)).toBe(false);
+      writeFileSync(shared, good);
+      expect(indexIsSound(index)).toBe(true);
+    }
   });
 
   it("refuses a truncated, a garbage and a flipped-byte index", () => {
