@@ -3,7 +3,7 @@
  * write left behind is removed, and a full disk is a clear, retried failure.
  */
 import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import path from "node:path";
 import { TransientError } from "../../src/errors";
 import { GitFailure } from "../../src/git";
@@ -93,15 +93,39 @@ function sharedIndexSound(file: string): boolean {
   }
   const key = `${st.size}:${st.mtimeMs}:${st.ino}`;
   if (soundShared.get(file) === key) return true;
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch {
-    return false;
-  }
-  if (!checksumOk(bytes)) return false;
+  if (!streamedChecksumOk(file, st.size)) return false;
   soundShared.set(file, key);
   return true;
+}
+
+/** checksumOk for a file read in small pieces: the shared part holds every entry (~80 bytes each). */
+function streamedChecksumOk(file: string, size: number): boolean {
+  if (size < 32) return false;
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, "r");
+    const buf = Buffer.alloc(Math.min(size, 1 << 16));
+    const hash = createHash("sha1");
+    const sum = Buffer.alloc(20);
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, size - off), off);
+      if (n <= 0) return false;
+      if (off === 0) {
+        const version = buf.readUInt32BE(4);
+        if (buf.toString("latin1", 0, 4) !== "DIRC" || version < 2 || version > 4) return false;
+      }
+      const body = Math.max(0, Math.min(n, size - 20 - off)); // bytes of this piece before the checksum
+      hash.update(buf.subarray(0, body));
+      if (body < n) buf.copy(sum, off + body - (size - 20), body, n);
+      off += n;
+    }
+    return sum.every((b) => b === 0) || hash.digest().equals(sum);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /** A failure caused by a full disk (ours, or git's), from an errno or git's message. */
