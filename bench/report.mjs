@@ -90,6 +90,18 @@ function diagnosticLines(diagnostics) {
       "",
     );
   }
+  const mem = diagnostics.idleMemory;
+  if (mem?.watch) {
+    lines.push(
+      "Where an idle watch's RSS is (/proc/<pid>/smaps after the first idle window):",
+      "",
+      mdTable(
+        ["held by", "watch", "idle `node`"],
+        Object.keys(mem.watch).map((k) => [k, `${mem.watch[k].toFixed(1)} MB`, `${mem.node[k].toFixed(1)} MB`]),
+      ),
+      "",
+    );
+  }
   const st = diagnostics.idleStrace;
   if (st?.calls) {
     const top = Object.entries(st.calls)
