@@ -26,6 +26,15 @@ const SIZES = [
     help: "watch --debounce and the gitwatch loop's sleep, seconds",
   },
   {
+    flag: "short-debounce",
+    arg: "S",
+    key: "shortDebounceMs",
+    scale: 1000,
+    full: 0.3,
+    smoke: 0.3,
+    help: "write: the one-file rows again at this --debounce (and gitwatch sleep), seconds",
+  },
+  {
     flag: "max-delay",
     arg: "S",
     key: "maxDelayMs",

@@ -17,9 +17,9 @@ export function rawFixture(ctx, name, count, opts) {
   return fx;
 }
 
-/** The gitwatch loop on `fx` with the run's debounce, once inotifywait watches. */
-export async function startGitwatch(ctx, fx) {
-  const p = new Proc(`gitwatch:${fx.name}`, "bash", [GITWATCH, fx.work, String(ctx.cfg.debounceMs / 1000)], {
+/** The gitwatch loop on `fx` with the run's debounce (or `debounceMs`), once inotifywait watches. */
+export async function startGitwatch(ctx, fx, { debounceMs = ctx.cfg.debounceMs } = {}) {
+  const p = new Proc(`gitwatch:${fx.name}`, "bash", [GITWATCH, fx.work, String(debounceMs / 1000)], {
     env: ctx.genv,
   });
   await p.waitLine((l) => /Watches established/.test(l.text), { timeout: 120_000 });

@@ -78,6 +78,30 @@ function diagnosticLines(diagnostics) {
       "",
     );
   }
+  const sp = diagnostics.saveProfile;
+  if (sp?.rows?.length) {
+    lines.push(
+      `Where a one-file save's time goes (${sp.debounceMs} ms debounce, a watch logging at debug level; medians of ${sp.runs}):`,
+      "",
+      mdTable(
+        ["step", "median (min–max)"],
+        sp.rows.map((r) => [r.what, fmtStats(r.stats, r.what.startsWith("git processes started") ? "" : "ms")]),
+      ),
+      "",
+    );
+  }
+  const mem = diagnostics.idleMemory;
+  if (mem?.watch) {
+    lines.push(
+      "Where an idle watch's RSS is (/proc/<pid>/smaps after the first idle window):",
+      "",
+      mdTable(
+        ["held by", "watch", "idle `node`"],
+        Object.keys(mem.watch).map((k) => [k, `${mem.watch[k].toFixed(1)} MB`, `${mem.node[k].toFixed(1)} MB`]),
+      ),
+      "",
+    );
+  }
   const st = diagnostics.idleStrace;
   if (st?.calls) {
     const top = Object.entries(st.calls)
@@ -114,7 +138,7 @@ export function writeReport({ cfg, rows, skipped, errors, diagnostics, startedAt
     `\`${meta.command}\` — ${meta.date}, ${meta.durationS} s. Commit ${meta.commit ?? "?"}.`,
     `Machine: ${meta.machine}; ${meta.load}. ${meta.node}, ${meta.git}${meta.rclone ? `, ${meta.rclone}` : ""}.`,
     `Medians of ${cfg.runs} run(s), (min–max); every reference measured in the same run; ratio = median / reference median.`,
-    `Debounce ${cfg.debounceMs / 1000} s for mirrorshade and the gitwatch loop; the notebook scenario uses --max-delay ${cfg.maxDelayMs / 1000} s.`,
+    `Debounce ${cfg.debounceMs / 1000} s for mirrorshade and the gitwatch loop (the write scenario also at ${cfg.shortDebounceMs} ms); the notebook scenario uses --max-delay ${cfg.maxDelayMs / 1000} s.`,
     "",
     table,
     "",

@@ -33,18 +33,19 @@ export function fixture(ctx, label, count) {
   return ctx.fixtures.get(label);
 }
 
-export function startWatch(ctx, fx, extra = []) {
+/** A `watch` of `fx` with the run's debounce (or `debounceMs`) and `extra` arguments. */
+export function startWatch(ctx, fx, extra = [], { debounceMs = ctx.cfg.debounceMs } = {}) {
   const args = ["watch", fx.work, "--remote", fx.bare, "--no-restore", "--log-format", "json"];
-  return new Proc(`watch:${fx.name}`, NODE, cli([...args, "--debounce", `${ctx.cfg.debounceMs}ms`, ...extra]), {
+  return new Proc(`watch:${fx.name}`, NODE, cli([...args, "--debounce", `${debounceMs}ms`, ...extra]), {
     env: msEnv(fx.state),
   });
 }
 
 /** Start a watch and wait until it watches and its first whole-tree check is done. */
-export async function startWatchQuiet(ctx, fx, extra = []) {
-  const w = startWatch(ctx, fx, extra);
+export async function startWatchQuiet(ctx, fx, extra = [], opts = {}) {
+  const w = startWatch(ctx, fx, extra, opts);
   const line = await w.waitLog(/^watching /, { timeout: 120_000 });
-  await sleep(ctx.cfg.debounceMs + 300);
+  await sleep((opts.debounceMs ?? ctx.cfg.debounceMs) + 300);
   await waitQuiet(w);
   return { w, readyMs: line.t - w.startedAt };
 }

@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { CHUNKS } from "./lib/chunks.mjs";
 
 const root = path.resolve(import.meta.dirname, "..");
 const dist = path.join(root, "dist");
@@ -22,7 +23,7 @@ if (process.platform === "linux") {
 }
 const addon = path.join(path.dirname(require.resolve(`${addonPkg}/package.json`)), "watcher.node");
 
-if (!existsSync(path.join(dist, "mirrorshade-cli.cjs")))
+if (![{ file: "mirrorshade-cli.cjs" }, ...CHUNKS].every(({ file }) => existsSync(path.join(dist, file))))
   execFileSync("npm", ["run", "build"], { stdio: "inherit", cwd: root });
 mkdirSync(dist, { recursive: true });
 const blob = path.join(dist, "sea-prep.blob");
@@ -34,7 +35,11 @@ writeFileSync(
     output: blob,
     disableExperimentalSEAWarning: true,
     useCodeCache: true,
-    assets: { "watcher.node": addon },
+    // The chunks the CLI loads on first use (src/sea.ts) travel as assets of the same name.
+    assets: {
+      "watcher.node": addon,
+      ...Object.fromEntries(CHUNKS.map(({ file }) => [file, path.join(dist, file)])),
+    },
   }),
 );
 execFileSync(node, ["--experimental-sea-config", config], { stdio: "inherit" });

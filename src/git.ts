@@ -7,8 +7,8 @@ import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import path from "node:path";
-import { simpleGit, type SimpleGitOptions } from "simple-git";
 import { AuthError, MirrorshadeError, NotFoundError, TransientError } from "./errors";
+import { now, recordSpan } from "./profile";
 import { redact, stripUserinfo } from "./redact";
 
 export interface GitEnvOptions {
@@ -84,27 +84,6 @@ export function inPlaceConfig(runHooks: boolean): string[] {
   ];
 }
 
-/** Keys mirrorshade sets itself; simple-git strips or refuses any other GIT_* variable. */
-const OWN_KEYS = [
-  "GIT_DIR",
-  "GIT_WORK_TREE",
-  "GIT_CONFIG_GLOBAL",
-  "GIT_CONFIG_NOSYSTEM",
-  "GIT_TERMINAL_PROMPT",
-  "GIT_LITERAL_PATHSPECS",
-  "GIT_AUTHOR_NAME",
-  "GIT_AUTHOR_EMAIL",
-  "GIT_COMMITTER_NAME",
-  "GIT_COMMITTER_EMAIL",
-  "GIT_INDEX_FILE",
-  // Credentials (src/credentials.ts), per network call:
-  "GIT_SSH_COMMAND",
-  "GIT_SSH_VARIANT",
-  "GIT_CONFIG_COUNT",
-  "GIT_CONFIG_KEY_0",
-  "GIT_CONFIG_VALUE_0",
-  "GIT_SSL_CAINFO",
-];
 /** The user's own ssh choice, passed through in laptop mode only. */
 const LAPTOP_PASSTHROUGH = ["GIT_SSH"];
 
@@ -232,59 +211,17 @@ function killGroup(pid: number): void {
 }
 
 export class Git {
-  /**
-   * `config` is `-c` arguments put before every command (in-place mode's hardening, see
-   * inPlaceConfig); simple-git's matching `allowUnsafe*` switches are enabled for exactly those.
-   */
+  /** `config` is `-c` arguments put before every command (in-place mode's hardening, see inPlaceConfig). */
   constructor(
     readonly cwd: string,
     readonly env: Record<string, string>,
     readonly config: readonly string[] = [],
   ) {}
 
+  /** Run git to completion; stdout as text. A non-zero exit is a GitFailure unless `okCodes` lists it. */
   async run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-    const env = opts.env ? { ...this.env, ...opts.env } : this.env;
-    const setting = (key: string) => this.config.some((c) => c.startsWith(key + "="));
-    let failure: GitFailure | undefined;
-    const options: Partial<SimpleGitOptions> = {
-      baseDir: this.cwd,
-      trimmed: false,
-      allowEnvironment: [...OWN_KEYS, ...LAPTOP_PASSTHROUGH].filter((k) => k in env),
-      unsafe: {
-        // Exactly what buildGitEnv sets: a private global config path and the user's own ssh command.
-        allowUnsafeConfigPaths: "GIT_CONFIG_GLOBAL" in env,
-        allowUnsafeSshCommand: "GIT_SSH_COMMAND" in env || "GIT_SSH" in env,
-        // One entry (an http.<origin>.extraHeader carrying the token), set by credentialEnv.
-        allowUnsafeConfigEnvCount: "GIT_CONFIG_COUNT" in env,
-        // In-place mode turns these off per command (never on: the values are ours).
-        allowUnsafeHooksPath: setting("core.hooksPath"),
-        allowUnsafeFsMonitor: setting("core.fsmonitor"),
-      },
-      // Every non-zero exit becomes a GitFailure carrying the code and both outputs.
-      errors: (error, result) => {
-        if (result.exitCode === 0) return error;
-        failure = new GitFailure(
-          args,
-          result.exitCode,
-          Buffer.concat(result.stdOut).toString("utf8"),
-          Buffer.concat(result.stdErr).toString("utf8"),
-        );
-        return failure;
-      },
-      ...(opts.input !== undefined ? { input: () => opts.input } : {}),
-    };
-    try {
-      const stdout = await simpleGit(options)
-        .env(env)
-        .raw([...this.config, ...args]);
-      return { stdout, code: 0 };
-    } catch (err) {
-      const f = failure ?? (err instanceof GitFailure ? err : undefined);
-      if (f && opts.okCodes?.includes(f.code)) return { stdout: f.stdout, code: f.code };
-      if (f) throw f;
-      // spawn failed (git missing) or simple-git refused
-      throw err;
-    }
+    const r = await this.exec(args, opts);
+    return { stdout: r.stdout.toString("utf8"), code: r.code };
   }
 
   async out(args: string[], opts?: RunOptions): Promise<string> {
@@ -292,9 +229,11 @@ export class Git {
   }
 
   /**
-   * Run git directly, in a process group of its own: for network calls with a deadline
-   * (simple-git's timeout kills `git` alone, not the `git-remote-https` or `ssh` under it),
-   * and for binary stdout. The environment is this Git's, as for `run`.
+   * Run git, in a process group of its own: a network call past its deadline is stopped with
+   * the `git-remote-https` or `ssh` under it, and none outlives us. Spawned directly: through
+   * simple-git each call cost argv and environment scans (guarding arguments built here and an
+   * environment only buildGitEnv makes) and a 50 ms wait after a git that printed nothing,
+   * and loading it ~1 MB of an idle watch's memory (measured, docs/performance.md).
    */
   exec(args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const env = opts.env ? { ...this.env, ...opts.env } : this.env;
@@ -302,7 +241,8 @@ export class Git {
       exitHook = true;
       process.on("exit", () => running.forEach(killGroup));
     }
-    return new Promise((resolve, reject) => {
+    const t0 = now();
+    return new Promise<ExecResult>((resolve, reject) => {
       const started = Date.now();
       const child = spawn("git", [...this.config, ...args], {
         cwd: this.cwd,
@@ -358,7 +298,7 @@ export class Git {
         if (opts.input instanceof Readable) opts.input.pipe(child.stdin!);
         else child.stdin!.end(opts.input);
       }
-    });
+    }).finally(() => recordSpan(`git ${args[0]}`, t0));
   }
 }
 

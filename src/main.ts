@@ -2,6 +2,8 @@
  * The one exit point: commands throw; here errors become one line and an exit code, and
  * with --json the run's one JSON object on stdout (the result, or the error, or both).
  */
+// First: V8 settings must be made before the other modules run (see the module).
+import "./v8-flags";
 import { CommanderError } from "commander";
 import { buildProgram, currentInvocation, splitPaths } from "./cli";
 import { resolveSettings } from "./config";

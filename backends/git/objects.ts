@@ -98,14 +98,15 @@ export class FastImport implements BlobSink {
 
 /**
  * Remove what a git (or we) left behind while writing objects when it failed (a full disk,
- * a kill): temp objects, temp packs, fast-import's crash reports. Safe while no git of ours
+ * a kill): temp objects, temp packs, fast-import's crash reports, a shared index being written. Safe while no git of ours
  * runs (we hold the lock).
  */
 export function sweepFailedWrites(gitDir: string): number {
   let n = 0;
   try {
+    // fast-import's crash reports, and a shared index git was writing (split index: repo.ts).
     for (const name of readdirSync(gitDir))
-      if (name.startsWith("fast_import_crash_") && unlinkQuiet(path.join(gitDir, name))) n++;
+      if (/^(fast_import_crash_|sharedindex_)/.test(name) && unlinkQuiet(path.join(gitDir, name))) n++;
   } catch {
     return 0;
   }

@@ -12,8 +12,9 @@ import { Git, buildGitEnv, inPlaceConfig } from "../../src/git";
 import { schemeOf } from "../../src/remote";
 import { stripCredentials } from "../../src/redact";
 import type { BackendContext } from "../types";
-import { dropUnsoundIndex } from "./heal";
+import { inspectIndex } from "./heal";
 import { sweepFailedWrites } from "./objects";
+import { readRef } from "./refs";
 import { hostnameSafe, parseAuthor, rmQuiet } from "./util";
 
 /**
@@ -23,6 +24,8 @@ import { hostnameSafe, parseAuthor, rmQuiet } from "./util";
 const ATTRIBUTES = "* -text -eol -filter -working-tree-encoding -ident -diff -merge\n";
 /** Our repo's own config: no hook ever runs (ours is the only repo this config reaches). */
 const HARDENING = "[core]\n\thooksPath = /dev/null\n\tfsmonitor = false\n";
+/** Shared parts of our split index that it no longer names go at once (healIndex: no other index is split). */
+const SPLIT_INDEX = "[splitIndex]\n\tsharedIndexExpire = now\n";
 
 export class Repo {
   /** In-place (laptop) mode: the work dir's own repo, asked for with --in-place. */
@@ -139,7 +142,6 @@ export class Repo {
       return;
     }
     mkdirSync(this.gitDir, { recursive: true, mode: 0o700 });
-    // Not -q: simple-git waits 50 ms more after a git that printed nothing (likewise below).
     await this.git.run(["init"]);
     // Settings that make a big work tree cheap to scan; written directly to spare processes.
     appendFileSync(
@@ -153,10 +155,12 @@ export class Repo {
     this.repoReady = true;
   }
 
-  /** Hooks and fsmonitor off in our repo's config, attribute conversions off (also for state from older versions). */
+  /** Hooks and fsmonitor off in our repo's config, old shared index parts expiring, attribute conversions off (also for state from older versions). */
   private harden(): void {
     const cfg = path.join(this.gitDir, "config");
-    if (!readFileSync(cfg, "utf8").includes("hooksPath = /dev/null")) appendFileSync(cfg, HARDENING);
+    const text = readFileSync(cfg, "utf8");
+    if (!text.includes("hooksPath = /dev/null")) appendFileSync(cfg, HARDENING);
+    if (!text.includes("sharedIndexExpire")) appendFileSync(cfg, SPLIT_INDEX);
     const attrs = path.join(this.gitDir, "info", "attributes");
     if (readOr(attrs) !== ATTRIBUTES) {
       mkdirSync(path.dirname(attrs), { recursive: true });
@@ -185,11 +189,15 @@ export class Repo {
   }
 
   async head(): Promise<string | undefined> {
+    const known = readRef(this.gitDir, "HEAD");
+    if (known) return known;
     const r = await this.git.run(["rev-parse", "-q", "--verify", "HEAD^{commit}"], { okCodes: [1, 128] });
     return r.code === 0 ? r.stdout.trim() : undefined;
   }
 
   async rev(ref: string, optional = false): Promise<string> {
+    const known = readRef(this.gitDir, ref);
+    if (known) return known;
     const r = await this.git.run(["rev-parse", "-q", "--verify", `${ref}^{commit}`], {
       okCodes: optional ? [1, 128] : [],
     });
@@ -227,12 +235,21 @@ export class Repo {
   /**
    * A damaged index fails every git command that reads it: rebuild it from our last commit.
    * The work tree is then compared with that commit afresh, so nothing changed since is lost.
+   * Our index is kept split (`update-index --split-index`): a save then writes a small file
+   * beside a shared part instead of every entry again, and git checksums less (measured on
+   * 10k files: update-index 14 → 7 ms, commit 50 → 31 ms). Only this index: a temporary one
+   * (GIT_INDEX_FILE) stays whole, so no other index names a shared part that expires.
    */
   private async healIndex(): Promise<void> {
-    if (!dropUnsoundIndex(this.gitDir)) return;
-    this.ctx.log.warn("the index in the state dir was damaged: rebuilt it from the last commit");
-    if (await this.head()) await this.git.run(["read-tree", "HEAD"]);
-    this.rescan = true;
+    const file = path.join(this.gitDir, "index");
+    const state = inspectIndex(file);
+    if (!state.sound) {
+      rmQuiet(file);
+      this.ctx.log.warn("the index in the state dir was damaged: rebuilt it from the last commit");
+      if (await this.head()) await this.git.run(["read-tree", "HEAD"]);
+      this.rescan = true;
+    }
+    if (!state.sound || !state.shared) await this.git.run(["update-index", "--split-index"]);
   }
 
   /** Give git the same defaults the watcher ignores (info/exclude: ours in sidecar mode, a marked block on a laptop). */

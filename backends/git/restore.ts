@@ -39,7 +39,6 @@ export async function restore(repo: Repo, remote: Remote): Promise<RestoreReport
   await fetchTip(repo, remote);
   // First restore into this dir: the union, local first.
   const theirs = await repo.rev(repo.tracking);
-  // exec, not run: these print nothing, and simple-git waits 50 ms more after such a git.
   await repo.git.exec(["update-ref", "HEAD", theirs]);
   await repo.git.exec(["read-tree", theirs]);
   const wd = new WorkDir(repo.ctx.dir);
@@ -127,7 +126,6 @@ export async function openBranch(
  * laptop checkout is the user's own repository: never made shallow.
  */
 export async function fetchTip(repo: Repo, remote: Remote): Promise<void> {
-  // exec: a ref not there yet prints nothing, and simple-git waits 50 ms more after such a git.
   const known = await repo.git.exec(["rev-parse", "-q", "--verify", `${repo.tracking}^{commit}`], {
     okCodes: [1, 128],
   });

@@ -3,6 +3,7 @@
  * remote's commits and pushes again. Never force-pushes.
  */
 import { TransientError } from "../../src/errors";
+import { step } from "../../src/profile";
 import type { SaveMeta, SavePlan, SaveReport } from "../types";
 import { integrate } from "./integrate";
 import type { Remote } from "./remote";
@@ -14,7 +15,7 @@ export async function save(repo: Repo, remote: Remote, plan: SavePlan, meta: Sav
   const { git } = repo;
   const report: SaveReport = { saved: [], incoming: [], conflicts: [] };
   if (plan.entries.length) {
-    await stage(repo, plan);
+    await step("stage", () => stage(repo, plan));
     const args = ["commit", "--no-verify", "--no-edit", "--cleanup=verbatim", "-m", meta.message];
     if (meta.author) args.push(`--author=${meta.author}`);
     for (const t of meta.trailers) args.push(`--trailer=${t}`);

@@ -51,7 +51,8 @@ export async function plan(repo: Repo, changes: ChangeSet | "all", filter: PathF
     wd.close();
   }
   if (plan.entries.filter((e) => e.op === "delete").length >= 10) {
-    plan.total = nulSplit(await repo.git.out(["ls-files", "-z"])).length;
+    plan.total = 0;
+    await eachRecord(repo, ["ls-files", "-z"], () => plan.total++);
   }
   return plan;
 }
@@ -110,10 +111,11 @@ class Scan {
    * at each whole-tree plan (start, push, shutdown): one `ls-files`.
    */
   private async gitlinks(plan: SavePlan): Promise<void> {
-    const out = await this.repo.git.out(["ls-files", "-s", "-z"]);
-    for (const rec of nulSplit(out)) {
-      if (!rec.startsWith("160000 ")) continue;
-      const rel = rec.slice(rec.indexOf("\t") + 1);
+    const links: string[] = [];
+    await eachRecord(this.repo, ["ls-files", "-s", "-z"], (rec) => {
+      if (rec.toString("latin1", 0, 7) === "160000 ") links.push(rec.toString("utf8", rec.indexOf(9) + 1));
+    });
+    for (const rel of links) {
       this.out.push({ path: rel, op: "delete" });
       if (this.wd.stat(rel)?.kind === "dir") this.walk(rel, plan);
     }
@@ -189,6 +191,25 @@ class Scan {
     if (this.repo.laptop || !this.wd.stat(name)) return;
     warnOnce(this.repo, name);
   }
+}
+
+/**
+ * Each NUL-terminated record git prints, as it comes: a listing of the whole index (10k–100k
+ * records) is never one string, which an idle watch would hold until V8's next full collection.
+ */
+async function eachRecord(repo: Repo, args: string[], fn: (rec: Buffer) => void): Promise<void> {
+  let rest = Buffer.alloc(0);
+  await repo.git.exec(args, {
+    onStdout: (chunk) => {
+      const buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+      let start = 0;
+      for (let nul = buf.indexOf(0); nul >= 0; nul = buf.indexOf(0, start)) {
+        if (nul > start) fn(buf.subarray(start, nul));
+        start = nul + 1;
+      }
+      rest = Buffer.from(buf.subarray(start));
+    },
+  });
 }
 
 function warnOnce(repo: Repo, rel: string): void {

@@ -106,7 +106,7 @@ async function stageWithGit(repo: Repo, plan: SavePlan, opts: StageOptions): Pro
   for (const e of plan.entries.filter((e) => e.content)) {
     const sha = (await git.out(["hash-object", "-w", "--stdin"], { input: e.content, env })).trim();
     const exec = (lstatOrNull(path.join(ctx.dir, e.path))?.mode ?? 0) & 0o111 ? "100755" : "100644";
-    await git.run(["update-index", "--add", "--verbose", "--cacheinfo", `${exec},${sha},${e.path}`], { env });
+    await git.run(["update-index", "--add", "--cacheinfo", `${exec},${sha},${e.path}`], { env });
   }
   let rest = plan.entries.filter((e) => !e.content);
   if (!rest.length) return;
@@ -114,8 +114,7 @@ async function stageWithGit(repo: Repo, plan: SavePlan, opts: StageOptions): Pro
   for (;;) {
     writeFileSync(list, rest.map((e) => e.path).join("\0") + "\0");
     try {
-      // --verbose: simple-git waits 50 ms after a git that prints nothing.
-      await git.run(["add", "-A", "--verbose", `--pathspec-from-file=${list}`, "--pathspec-file-nul"], { env });
+      await git.run(["add", "-A", `--pathspec-from-file=${list}`, "--pathspec-file-nul"], { env });
       return;
     } catch (err) {
       if (!(err instanceof GitFailure)) throw err;

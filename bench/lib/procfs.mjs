@@ -27,6 +27,36 @@ export function rssMb(pid, peak = false) {
   return statusKb(pid, peak ? "VmHWM" : "VmRSS") / 1024;
 }
 
+/**
+ * Resident MB by what holds it (/proc/<pid>/smaps): the node binary's code and data (file
+ * pages, shared with every Node on the host), other files (libraries, the watcher's addon),
+ * the malloc heap ([heap]) and anonymous memory (V8's heap, thread stacks, large mallocs).
+ */
+export function rssByKind(pid) {
+  const out = { "node binary": 0, "other files": 0, "malloc heap": 0, anonymous: 0 };
+  let kind;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      const name = m[1];
+      kind =
+        !name || name.startsWith("[anon") || name.startsWith("[stack")
+          ? "anonymous"
+          : name === "[heap]"
+            ? "malloc heap"
+            : name.startsWith("[")
+              ? undefined
+              : /\/node$|\/mirrorshade$/.test(name)
+                ? "node binary"
+                : "other files";
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss && kind) out[kind] += Number(rss[1]) / 1024;
+  }
+  return out;
+}
+
 /** Context switches summed over the threads of `pid` (each voluntary one is a sleep after a wake-up). */
 export function ctxtSwitches(pid) {
   const out = { voluntary: 0, involuntary: 0, mainVoluntary: 0, threads: 0 };

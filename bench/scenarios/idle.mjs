@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { Proc, now, sleep, which } from "../lib/proc.mjs";
-import { CLK_TCK, cpuTicks, ctxtSwitches, groupMembers, rssMb } from "../lib/procfs.mjs";
+import { CLK_TCK, cpuTicks, ctxtSwitches, groupMembers, rssByKind, rssMb } from "../lib/procfs.mjs";
 import { fmtStats, stats } from "../lib/stats.mjs";
 import { hasInotify, idleNode, rawFixture, startGitwatch } from "../references.mjs";
 import { fixture, startWatchQuiet, stopWatch } from "../subject.mjs";
@@ -34,6 +34,7 @@ export default {
         ];
         const res = await idleWindow(subjects, cfg.idleS * 1000);
         for (const [key] of subjects) out[key].push(res[key]);
+        if (i === 0) ctx.diagnostics.idleMemory = { watch: rssByKind(w.pid), node: rssByKind(n.pid) };
         if (i === 0 && which("strace"))
           ctx.diagnostics.idleStrace = await straceWindow(ctx, w.pid, cfg.smoke ? 2 : Math.min(cfg.idleS, 30));
       } finally {

@@ -2,6 +2,7 @@ import { statSync } from "node:fs";
 import type { ChangeKind } from "../../backends/types";
 import { AuthError, ConfigError, TransientError } from "../errors";
 import { log } from "../log";
+import { now } from "../profile";
 import { stripUserinfo } from "../redact";
 import { backoff, describe, sleep } from "../retry";
 import { serveControl } from "../state";
@@ -133,7 +134,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
       // saves what is left: what both saved is what this push saved.
       log.info("a push asked for a save now");
       const seen: SaveOutcome[] = [];
-      const started = performance.now();
+      const started = now();
       pushers.add(seen);
       let ok: boolean;
       try {
@@ -142,7 +143,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
         pushers.delete(seen);
       }
       if (!ok) throw new TransientError("the running watch could not save; see its log");
-      return summarize(settings, seen, performance.now() - started, await (upstream ??= upstreamOf(settings)));
+      return summarize(settings, seen, now() - started, await (upstream ??= upstreamOf(settings)));
     });
 
     log.info(`watching ${settings.dir}`, {

@@ -10,6 +10,7 @@ import { MUSL, familySync } from "detect-libc";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ConfigError } from "../errors";
+import { seaApi } from "../sea";
 // The JS half of @parcel/watcher (option normalisation, ignore globs); bundled.
 import { createWrapper } from "@parcel/watcher/wrapper.js";
 import type ParcelWatcher from "@parcel/watcher";
@@ -28,14 +29,6 @@ function loadBinding(): unknown {
   let name = `@parcel/watcher-${process.platform}-${process.arch}`;
   if (process.platform === "linux") name += familySync() === MUSL ? "-musl" : "-glibc";
   return req(name);
-}
-
-function seaApi(): { isSea(): boolean; getRawAsset(name: string): ArrayBuffer } | undefined {
-  try {
-    return createRequire(process.execPath)("node:sea");
-  } catch {
-    return undefined; // Node without SEA support
-  }
 }
 
 function dlopenAsset(bytes: Buffer): unknown {

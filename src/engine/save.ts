@@ -7,6 +7,7 @@ import type { Backend, ChangeSet, PathFilter, PlanEntry, SaveMeta, SavePlan, Sav
 import type { Settings } from "../config";
 import { log } from "../log";
 import { stripOutputs } from "../notebook/strip";
+import { beginProfile, now, step } from "../profile";
 import { withWorkDir } from "../safefs";
 import { formatSize } from "../units";
 
@@ -32,16 +33,32 @@ export async function saveOnce(
   settings: Settings,
   opts: SaveOptions = {},
 ): Promise<SaveOutcome> {
-  const started = performance.now();
-  const plan = await backend.plan(changes, makeFilter(settings, opts));
+  const started = now();
+  const profile = beginProfile();
+  try {
+    return await saveProfiled(backend, changes, settings, opts, started);
+  } finally {
+    const spans = profile.end();
+    log.debug("save profile", { ms: Math.round(now() - started), spans });
+  }
+}
+
+async function saveProfiled(
+  backend: Backend,
+  changes: ChangeSet | "all",
+  settings: Settings,
+  opts: SaveOptions,
+  started: number,
+): Promise<SaveOutcome> {
+  const plan = await step("plan", () => backend.plan(changes, makeFilter(settings, opts)));
   applyDeletionGuard(plan, settings);
   if (opts.dryRun || (plan.entries.length === 0 && plan.unacknowledged === 0)) {
     warnSkipped(plan);
-    return { plan, ms: performance.now() - started };
+    return { plan, ms: now() - started };
   }
-  const report = await backend.save(plan, buildMeta(settings, plan.entries));
+  const report = await step("save", () => backend.save(plan, buildMeta(settings, plan.entries)));
   warnSkipped(plan);
-  const ms = performance.now() - started;
+  const ms = now() - started;
   reportConflicts(report);
   if (report.incoming.length)
     log.info(`took ${report.incoming.length} change(s) from the remote`, { paths: report.incoming.slice(0, 20) });

@@ -73,6 +73,13 @@ export class Scheduler {
     this.timer = undefined;
     const taken = this.pending.take();
     const now = Date.now();
+    // The save's wait, for its profile: the debounce (or max-delay) counted from these.
+    log.debug("save due", {
+      paths: taken.paths.size,
+      lastEventAt: this.lastEventAt,
+      sinceLastEventMs: now - this.lastEventAt,
+      sinceFirstEventMs: taken.firstAt === undefined ? undefined : now - taken.firstAt,
+    });
     const force = (rel: string) => {
       if (forceAll) return true;
       const since = this.invalidSince.get(rel);

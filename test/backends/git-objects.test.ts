@@ -1,11 +1,12 @@
 /** Blobs in and out of a real git repo without git reading the work dir, and the index check. */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { indexIsSound } from "../../backends/git/heal";
+import { indexIsSound, inspectIndex } from "../../backends/git/heal";
 import { FastImport, LooseObjects, blobId, catBlobs, sweepFailedWrites } from "../../backends/git/objects";
+import { readRef } from "../../backends/git/refs";
 import { Git, withoutProgress } from "../../src/git";
 import { cleanEnv, tempDir } from "../helpers";
 
@@ -95,6 +96,33 @@ describe("indexIsSound", () => {
     expect(indexIsSound(index + ".none")).toBe(true);
   });
 
+  it("finds the shared part of a split index (v2, v4), and checks it too", () => {
+    for (const version of ["2", "4"]) {
+      const index = withIndex();
+      const git = (...args: string[]) =>
+        execFileSync("git", args, { cwd: path.dirname(path.dirname(index)), env: cleanEnv(), encoding: "utf8" });
+      expect(inspectIndex(index).shared).toBeUndefined();
+      git("update-index", "--index-version", version);
+      git("update-index", "--split-index");
+      writeFileSync(path.join(path.dirname(path.dirname(index)), "d"), "d");
+      git("add", "d");
+      expect(readFileSync(index).readUInt32BE(4)).toBe(Number(version));
+      const state = inspectIndex(index);
+      const shared = path.join(path.dirname(index), `sharedindex.${state.shared}`);
+      expect(state).toMatchObject({ sound: true, exists: true });
+      expect(readFileSync(shared).toString("latin1", 0, 4)).toBe("DIRC");
+      const good = readFileSync(shared);
+      const flipped = Buffer.from(good);
+      flipped[20]! ^= 1;
+      writeFileSync(shared, flipped);
+      expect(indexIsSound(index)).toBe(false);
+      rmSync(shared);
+      expect(indexIsSound(index)).toBe(false);
+      writeFileSync(shared, good);
+      expect(indexIsSound(index)).toBe(true);
+    }
+  });
+
   it("refuses a truncated, a garbage and a flipped-byte index", () => {
     const index = withIndex();
     const good = readFileSync(index);
@@ -106,6 +134,31 @@ describe("indexIsSound", () => {
     flipped[30]! ^= 1;
     writeFileSync(index, flipped);
     expect(indexIsSound(index)).toBe(false);
+  });
+});
+
+describe("readRef", () => {
+  it("reads HEAD's branch, a loose ref and a packed one as git resolves them; says nothing when unsure", () => {
+    const { dir, sh } = repo();
+    const empty = sh("hash-object", "-w", "-t", "tree", "/dev/null").trim();
+    const commit = (msg: string) => sh("commit-tree", empty, "-m", msg).trim();
+    expect(readRef(dir, "HEAD")).toBeUndefined(); // unborn: git is asked
+    const a = commit("a");
+    const b = commit("b");
+    sh("update-ref", "refs/heads/main", a);
+    sh("symbolic-ref", "HEAD", "refs/heads/main");
+    sh("update-ref", "refs/remotes/origin/main", b);
+    expect(readRef(dir, "HEAD")).toBe(sh("rev-parse", "HEAD").trim());
+    expect(readRef(dir, "refs/remotes/origin/main")).toBe(b);
+    sh("pack-refs", "--all", "--prune");
+    expect(readRef(dir, "HEAD")).toBe(a);
+    expect(readRef(dir, "refs/remotes/origin/main")).toBe(b);
+    sh("update-ref", "refs/heads/main", b); // loose again, over the packed one
+    expect(readRef(dir, "HEAD")).toBe(b);
+    expect(readRef(dir, "refs/heads/none")).toBeUndefined();
+    expect(readRef(dir, "main")).toBeUndefined(); // not a full name: git's rules apply
+    sh("update-ref", "--no-deref", "HEAD", a); // detached: git verifies the object
+    expect(readRef(dir, "HEAD")).toBeUndefined();
   });
 });
 

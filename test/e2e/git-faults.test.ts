@@ -69,17 +69,27 @@ describe("a remote that accepts and never answers", () => {
 });
 
 describe("the state heals itself", () => {
-  for (const damage of ["truncated", "garbage"] as const) {
+  // Our index is split (repo.ts): its shared part (sharedindex.<id>) can be damaged as well.
+  const shared = (git: string) =>
+    path.join(
+      git,
+      readdirSync(git).find((f) => f.startsWith("sharedindex."))!,
+    );
+  const damages: Record<string, (git: string) => void> = {
+    // Cut inside the first entry: git 2.39 does not check the checksum and reads garbage entries.
+    truncated: (git) => truncateSync(path.join(git, "index"), 40),
+    garbage: (git) => writeFileSync(path.join(git, "index"), randomBytes(500)),
+    "shared-part-truncated": (git) => truncateSync(shared(git), 40),
+    "shared-part-gone": (git) => rmSync(shared(git)),
+  };
+  for (const [damage, harm] of Object.entries(damages)) {
     it(`a ${damage} index in the state dir is rebuilt from the last commit; nothing is lost`, async () => {
       const sb = sandbox();
       write(sb.work, "a.txt", "a1\n");
       write(sb.work, "b.txt", "b1\n");
       write(sb.work, "dir/c.txt", "c1\n");
       expect((await push(sb)).code).toBe(0);
-      const index = path.join(sb.state, "git", "index");
-      // Cut inside the first entry: git 2.39 does not check the checksum and reads garbage entries.
-      if (damage === "truncated") truncateSync(index, 40);
-      else writeFileSync(index, randomBytes(500));
+      harm(path.join(sb.state, "git"));
       write(sb.work, "a.txt", "a2\n");
       write(sb.work, "new.txt", "new\n");
       rmSync(path.join(sb.work, "b.txt"));

@@ -5,7 +5,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Backend, ChangeSet, PathFilter, PlanEntry, SaveMeta, SavePlan, SaveReport } from "../../backends/types";
 import type { Settings } from "../../src/config";
 import { buildMeta, describeEntries, makeFilter, saveOnce } from "../../src/engine/save";
-import { setLogSink } from "../../src/log";
+import { Git } from "../../src/git";
+import { configureLog, setLogSink } from "../../src/log";
+import { cleanEnv } from "../helpers";
 import { fixture } from "../helpers/notebooks";
 
 let dir: string;
@@ -285,6 +287,35 @@ describe("saveOnce", () => {
     expect(out.report).toBeUndefined();
     expect(out.plan.entries.map((e) => e.path)).toEqual(["a", "b"]);
     expect(describeEntries(out.plan.entries)).toBe("1 added, 0 modified, 1 deleted");
+  });
+});
+
+describe("saveOnce: the save's profile", () => {
+  it("logs at debug level each step and each git process, in start order, inside the save's time", async () => {
+    configureLog({ level: "debug", format: "json" });
+    try {
+      const git = new Git(dir, cleanEnv() as Record<string, string>);
+      const fb = fakeBackend([add("a.txt")]);
+      const plan = fb.backend.plan.bind(fb.backend);
+      fb.backend.plan = async (changes, filter) => {
+        await git.run(["--version"]);
+        return plan(changes, filter);
+      };
+      fb.backend.save = async (p) => {
+        await git.exec(["--version"]);
+        await git.run(["--version"]);
+        return { saved: p.entries, incoming: [], conflicts: [] };
+      };
+      const out = await saveOnce(fb.backend, new Map([["a.txt", "update" as const]]), settings());
+      const line = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === "save profile");
+      const spans = line!.spans as { name: string; at: number; ms: number }[];
+      expect(spans.map((s) => s.name)).toEqual(["plan", "git --version", "save", "git --version", "git --version"]);
+      for (const s of spans) expect(s.at + s.ms).toBeLessThanOrEqual((line!.ms as number) + 1);
+      expect(spans[1]!.at).toBeGreaterThanOrEqual(spans[0]!.at);
+      expect(out.ms).toBeGreaterThanOrEqual(spans[4]!.at + spans[4]!.ms - 1);
+    } finally {
+      configureLog({ level: "info" });
+    }
   });
 });
 
