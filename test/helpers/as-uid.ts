@@ -114,7 +114,8 @@ export function traversable(dir: string): void {
  */
 export function copyBundle(launcher: string, bin: string): void {
   const dist = path.dirname(launcher);
-  for (const f of ["mirrorshade.cjs", "mirrorshade-cli.cjs"]) {
+  // The launcher, the CLI and its chunks (hack/lib/chunks.mjs), as an image ships them.
+  for (const f of readdirSync(dist).filter((n) => /^mirrorshade.*\.cjs$/.test(n))) {
     copyFileSync(path.join(dist, f), path.join(bin, f));
     chmodSync(path.join(bin, f), 0o644);
   }
