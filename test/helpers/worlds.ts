@@ -41,9 +41,19 @@ export async function gitWorld(): Promise<World> {
       return { sb };
     },
     async other(files) {
-      const clone = cloneRemote(bare);
-      git(clone, "symbolic-ref", "HEAD", "refs/heads/main");
-      const id = commitAndPush(clone, files);
+      // Someone else pushing while a watch pushes too: rejected when the watch wins the race
+      // (non-fast-forward, or "cannot lock ref" at the same instant); they try again on the new tip.
+      let clone = "";
+      let id = "";
+      for (let attempt = 1; !id; attempt++) {
+        clone = cloneRemote(bare);
+        git(clone, "symbolic-ref", "HEAD", "refs/heads/main");
+        try {
+          id = commitAndPush(clone, files);
+        } catch (err) {
+          if (attempt === 5) throw err;
+        }
+      }
       const secs = Number(git(clone, "log", "-1", "--format=%ct", id).trim());
       return new Map(Object.keys(files).map((p) => [p, new Date(secs * 1000)]));
     },
