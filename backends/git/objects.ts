@@ -7,11 +7,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { PassThrough } from "node:stream";
-import { existsSync, mkdirSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { deflate, deflateSync } from "node:zlib";
 import type { Git } from "../../src/git";
+import { rmQuiet } from "./util";
 
 const deflateAsync = promisify(deflate);
 /** Above this, deflate off the event loop (the watcher and the control socket keep answering). */
@@ -53,7 +54,7 @@ export class LooseObjects implements BlobSink {
       writeFileSync(tmp, data, { mode: 0o444, flag: "wx" });
       renameSync(tmp, file);
     } catch (err) {
-      unlinkQuiet(tmp);
+      rmQuiet(tmp);
       throw err;
     }
     return id;
@@ -106,7 +107,7 @@ export function sweepFailedWrites(gitDir: string): number {
   try {
     // fast-import's crash reports, and a shared index git was writing (split index: repo.ts).
     for (const name of readdirSync(gitDir))
-      if (/^(fast_import_crash_|sharedindex_)/.test(name) && unlinkQuiet(path.join(gitDir, name))) n++;
+      if (/^(fast_import_crash_|sharedindex_)/.test(name) && rmQuiet(path.join(gitDir, name))) n++;
   } catch {
     return 0;
   }
@@ -127,7 +128,7 @@ export function sweepFailedWrites(gitDir: string): number {
     }
     for (const name of names) {
       if (!name.startsWith(TEMP_PREFIX) && !(sub === "pack" && name.startsWith("tmp_"))) continue;
-      if (unlinkQuiet(path.join(objectsDir, sub, name))) n++;
+      if (rmQuiet(path.join(objectsDir, sub, name))) n++;
     }
   }
   return n;
@@ -197,13 +198,4 @@ export async function catBlobs(
     },
   });
   if (failure) throw failure;
-}
-
-function unlinkQuiet(p: string): boolean {
-  try {
-    unlinkSync(p);
-    return true;
-  } catch {
-    return false;
-  }
 }

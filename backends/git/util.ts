@@ -33,10 +33,12 @@ export function lstatOrNull(p: string) {
   }
 }
 
-export function rmQuiet(p: string): void {
+/** Remove a file, if it can be: true when it was removed (a cleanup that must not fail what it cleans up after). */
+export function rmQuiet(p: string): boolean {
   try {
     unlinkSync(p);
+    return true;
   } catch {
-    // already gone
+    return false;
   }
 }
