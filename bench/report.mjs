@@ -137,7 +137,7 @@ export function writeReport({ cfg, rows, skipped, errors, diagnostics, startedAt
     "",
     `\`${meta.command}\` — ${meta.date}, ${meta.durationS} s. Commit ${meta.commit ?? "?"}.`,
     `Machine: ${meta.machine}; ${meta.load}. ${meta.node}, ${meta.git}${meta.rclone ? `, ${meta.rclone}` : ""}.`,
-    `Medians of ${cfg.runs} run(s), (min–max); every reference measured in the same run; ratio = median / reference median.`,
+    `Medians of ${cfg.runs} run(s), (min–max)${rows.some((r) => r.id?.startsWith("scale-")) ? " (scale: one window per fleet size, each row over its saves)" : ""}; every reference measured in the same run; ratio = median / reference median.`,
     `Debounce ${cfg.debounceMs / 1000} s for mirrorshade and the gitwatch loop (the write scenario also at ${cfg.shortDebounceMs} ms); the notebook scenario uses --max-delay ${cfg.maxDelayMs / 1000} s.`,
     "",
     table,
