@@ -18,8 +18,6 @@ const WATCH_FLAGS: { flag: string; unless: string[] }[] = [
   { flag: "--no-maglev", unless: ["maglev", "jitless"] },
   // The young generation stays at its initial size (1 MB semi-spaces): more, smaller scavenges.
   { flag: "--semi-space-growth-factor=1", unless: ["semi-space-growth-factor", "max-semi-space-size"] },
-  // Heap sizing that favours memory over speed: ~2 MB less idle on a 10k-file tree, measured.
-  { flag: "--optimize-for-size", unless: ["optimize-for-size"] },
 ];
 
 /** The flags set for this command line (none but for `watch`); `set` applies them. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { tuneV8 } from "../../src/v8-flags";
 
-const ALL = ["--no-turbofan", "--no-maglev", "--semi-space-growth-factor=1", "--optimize-for-size"];
+const ALL = ["--no-turbofan", "--no-maglev", "--semi-space-growth-factor=1"];
 
 function tune(args: string[], nodeOptions?: string, execArgv: string[] = []) {
   const applied: string[] = [];
@@ -22,17 +22,9 @@ describe("tuneV8", () => {
   });
 
   it("leaves a flag the operator named (NODE_OPTIONS or node's command line) as they set it", () => {
-    expect(tune(["watch"], "--max-semi-space-size=16").flags).toEqual([
-      "--no-turbofan",
-      "--no-maglev",
-      "--optimize-for-size",
-    ]);
-    expect(tune(["watch"], "--max_semi_space_size=16 --jitless").flags).toEqual(["--optimize-for-size"]);
-    expect(tune(["watch"], undefined, ["--turbofan"]).flags).toEqual([
-      "--no-maglev",
-      "--semi-space-growth-factor=1",
-      "--optimize-for-size",
-    ]);
+    expect(tune(["watch"], "--max-semi-space-size=16").flags).toEqual(["--no-turbofan", "--no-maglev"]);
+    expect(tune(["watch"], "--max_semi_space_size=16 --jitless").flags).toEqual([]);
+    expect(tune(["watch"], undefined, ["--turbofan"]).flags).toEqual(["--no-maglev", "--semi-space-growth-factor=1"]);
     // Other options do not count: --require ./opt/x.js names no flag of ours.
     expect(tune(["watch"], "--require ./opt/x.js --openssl-legacy-provider").flags).toEqual(ALL);
   });
