@@ -14,6 +14,7 @@ import { reportConflicts, saveOnce, type SaveOutcome } from "../engine/save";
 import { startPuller } from "../engine/puller";
 import { startWatcher } from "../engine/watcher";
 import { formatDuration } from "../units";
+import { collectStartupGarbage } from "../v8-flags";
 import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
 import { summarize, upstreamOf } from "./push";
 
@@ -87,6 +88,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
 
     /** Saves that end while a `push` waits on the control socket are reported to it. */
     const pushers = new Set<SaveOutcome[]>();
+    let startedUp = false; // the first whole-tree check is done
     const scheduler = new Scheduler({
       debounce: settings.debounce,
       maxDelay: settings.maxDelay,
@@ -103,6 +105,10 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
           last.report?.conflicts.length ?? 0,
         );
         health.noteConflicts(last.report?.conflicts ?? [], false);
+        if (paths.has(".") && !startedUp) {
+          startedUp = true;
+          setImmediate(collectStartupGarbage);
+        }
         return { deferred: last.plan.deferred };
       },
       onResult: (ok, err) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { tuneV8 } from "../../src/v8-flags";
+import { collectStartupGarbage, tuneV8 } from "../../src/v8-flags";
 
 const ALL = ["--no-turbofan", "--no-maglev", "--semi-space-growth-factor=1"];
 
@@ -27,5 +27,12 @@ describe("tuneV8", () => {
     expect(tune(["watch"], undefined, ["--turbofan"]).flags).toEqual(["--no-maglev", "--semi-space-growth-factor=1"]);
     // Other options do not count: --require ./opt/x.js names no flag of ours.
     expect(tune(["watch"], "--require ./opt/x.js --openssl-legacy-provider").flags).toEqual(ALL);
+  });
+});
+
+describe("collectStartupGarbage", () => {
+  it("makes a full collection on this Node (gc is reachable after --expose-gc at run time)", () => {
+    expect(collectStartupGarbage()).toBe(true);
+    expect(collectStartupGarbage()).toBe(true); // twice is harmless
   });
 });
