@@ -84,6 +84,7 @@ cat <<INFO
   demo running: $dir/notebook.ipynb is rewritten every second; write your own files into $dir/ too.
   Saves land a second after a pause (--debounce 1s), at least every 5 s (--max-delay) while the writer never stops.
   Look at the remote:   git -C $remote log --stat
+  Ask mirrorshade:      $cli status $dir --state-dir $state
 INFO
 [ ${#listen[@]} -gt 0 ] && echo "  Health and metrics:   curl -s http://127.0.0.1:$port/metrics"
 echo "  Ctrl-C to stop (mirrorshade saves what is left first)."
