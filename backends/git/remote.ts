@@ -177,7 +177,7 @@ export class Remote {
       const where = stripUserinfo(repo.url ?? repo.remote);
       throw new TransientError(
         `${where} did not ${err.silent ? "answer" : "finish"} ${args[0]} in time: stopped it after ${Math.round(err.afterMs / 1000)} s`,
-        { hint: "check the host, port and network policy; it is retried", cause: err },
+        { hint: "check the host, port and network policy", cause: err },
       );
     }
   }

@@ -294,7 +294,7 @@ function diskError(err: unknown, rel: string): unknown {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === "ENOSPC" || code === "EDQUOT") {
     return new TransientError(`no space left in the work dir to restore ${rel} (${code})`, {
-      hint: "free some space: the restore is retried and resumes where it stopped",
+      hint: "free some space: the next attempt resumes where this one stopped",
       cause: err,
     });
   }

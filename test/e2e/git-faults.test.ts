@@ -62,6 +62,9 @@ describe("a remote that accepts and never answers", () => {
       const r = await push(sb, ["--retry-for", "3s"], { ...sb.env, MIRRORSHADE_REMOTE: url });
       const took = Date.now() - started;
       expectCleanError(r, 4);
+      // It gave up: the hint says so, not that it is retried.
+      expect(r.stderr).toMatch(/gave up after --retry-for/);
+      expect(r.stderr).not.toMatch(/it is retried/);
       expect(took).toBeLessThan(20_000);
       expect(talkingTo(port)).toEqual([]);
     });
