@@ -53,9 +53,13 @@ tuneV8(process.argv, process.env, process.execArgv);
  * exists only in a context made after `--expose-gc` is set. True when it collected.
  */
 export function collectStartupGarbage(): boolean {
-  process.getBuiltinModule("node:v8").setFlagsFromString("--expose-gc");
-  const gc = process.getBuiltinModule("node:vm").runInNewContext("gc") as ((opts: object) => void) | undefined;
-  if (typeof gc !== "function") return false;
-  gc({ type: "major", execution: "sync", flavor: "last-resort" });
-  return true;
+  try {
+    process.getBuiltinModule("node:v8").setFlagsFromString("--expose-gc");
+    const gc = process.getBuiltinModule("node:vm").runInNewContext("gc") as ((opts: object) => void) | undefined;
+    if (typeof gc !== "function") return false;
+    gc({ type: "major", execution: "sync", flavor: "last-resort" });
+    return true;
+  } catch {
+    return false; // a Node that refuses any of it: memory is V8's business, never a reason to stop
+  }
 }
