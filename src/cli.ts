@@ -124,5 +124,5 @@ function describe(spec: OptionSpec): string {
   return spec.help + def;
 }
 
-/** Every command, for tests that check each one's help. */
+/** Every command: main names the one a usage error is about. */
 export const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[];

@@ -94,10 +94,6 @@ export function errorCode(err: unknown): string {
   return err instanceof MirrorshadeError ? err.code : "unexpected";
 }
 
-export function isTransient(err: unknown): boolean {
-  return err instanceof TransientError;
-}
-
 /** Rebuild a typed error from an exit code reported by another mirrorshade process. */
 export function errorFromExitCode(code: number, message: string, hint?: string): MirrorshadeError {
   const cls =

@@ -4,10 +4,10 @@
  * git dir in the state dir); laptop mode uses the user's own git and ssh setup.
  */
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import path from "node:path";
-import { AuthError, MirrorshadeError, NotFoundError, TransientError } from "./errors";
+import { AuthError, ConfigError, MirrorshadeError, NotFoundError, TransientError } from "./errors";
 import { now, recordSpan } from "./profile";
 import { redact, stripUserinfo } from "./redact";
 
@@ -282,7 +282,7 @@ export class Git {
       child.on("error", (e) => {
         clearInterval(timer);
         if (pid !== undefined) running.delete(pid);
-        reject(e);
+        reject(spawnError(e, this.cwd));
       });
       child.on("close", (code) => {
         clearInterval(timer);
@@ -300,6 +300,19 @@ export class Git {
       }
     }).finally(() => recordSpan(`git ${args[0]}`, t0));
   }
+}
+
+/**
+ * A git that could not start. ENOENT with an existing cwd is git missing from PATH: a setup
+ * error with one line and a hint, not an unexpected one with a stack (spawn says ENOENT
+ * for a missing cwd too, which is left as it is).
+ */
+function spawnError(err: NodeJS.ErrnoException, cwd: string): Error {
+  if (err.code !== "ENOENT" || !existsSync(cwd)) return err;
+  return new ConfigError("git is not installed: no git program on PATH", {
+    hint: "install git, or add the directory that holds it to PATH",
+    cause: err,
+  });
 }
 
 /** stderr without `--progress` lines (they are rewritten in place with \r). */

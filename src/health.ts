@@ -40,7 +40,6 @@ export class Health {
   lastPull: number | undefined;
   /** The latest conflicts, newest last. */
   recentConflicts: ConflictNote[] = [];
-  private durations: number[] = [];
   private durationSum = 0;
   private durationCount = 0;
   readonly startedAt = Date.now();
@@ -61,7 +60,6 @@ export class Health {
     Health.BUCKETS.forEach((b, i) => {
       if (s <= b) this.buckets[i]!++;
     });
-    this.durations = [...this.durations.slice(-99), ms];
   }
 
   /**

@@ -5,7 +5,7 @@
 // First: V8 settings must be made before the other modules run (see the module).
 import "./v8-flags";
 import { CommanderError } from "commander";
-import { buildProgram, currentInvocation, splitPaths } from "./cli";
+import { COMMAND_NAMES, buildProgram, currentInvocation, splitPaths } from "./cli";
 import { resolveSettings } from "./config";
 import { EXIT_CODES, MirrorshadeError, TransientError, errorCode } from "./errors";
 import { configureLog, err as writeErr, guardOutput, logFormat, log, out, takeResult, type LogFormat } from "./log";
@@ -112,7 +112,7 @@ function causeOf(e: Error): string {
 
 /** The command named in argv, for a usage error's hint (commander did not get to run it). */
 function commandIn(argv: string[]): string | undefined {
-  return argv.slice(2).find((a) => ["init", "restore", "watch", "push", "status", "log"].includes(a));
+  return argv.slice(2).find((a) => (COMMAND_NAMES as string[]).includes(a));
 }
 
 main(process.argv).then(

@@ -13,7 +13,7 @@ export interface Span {
 let open: { t0: number; spans: Span[] } | undefined;
 
 /**
- * Monotonic milliseconds. Not `now()`: the first use of that global loads
+ * Monotonic milliseconds. Not `performance.now()`: the first use of that global loads
  * perf_hooks and ten modules more (~1 MB of an idle watch's RSS, measured).
  */
 export function now(): number {

@@ -3,11 +3,12 @@ import path from "node:path";
 import { registry } from "../../backends/index";
 import type { Backend } from "../../backends/types";
 import { checkWorkDir, resolveSettings, type Settings } from "../config";
-import { ConfigError, NotFoundError } from "../errors";
+import { ConfigError, NotFoundError, errorFromExitCode } from "../errors";
 import { configureLog, log } from "../log";
 import type { CommandName } from "../options";
 import { retry } from "../retry";
-import { StateLock, prepareStateDir } from "../state";
+import { StateLock, askWatcher, prepareStateDir, type ControlRequest } from "../state";
+import { MAX_DURATION_MS } from "../validate";
 
 export type Flags = Record<string, unknown>;
 
@@ -105,4 +106,27 @@ export function workPaths(dir: string, raw: unknown): string[] | undefined {
     out.push(rel);
   }
   return out.length ? [...new Set(out)] : undefined;
+}
+
+/**
+ * Ask the running watch to do `op` for this command (its control socket, from openSession)
+ * and wait as long as the command would retry on its own, plus `workMs` for the work. Its
+ * error comes back as the typed error it was there, with its exit code and hint.
+ */
+export async function askWatch<T>(
+  socket: string,
+  op: ControlRequest["op"],
+  settings: Pick<Settings, "retryFor">,
+  workMs: number,
+  args?: ControlRequest["args"],
+): Promise<T> {
+  const timeoutMs = Math.min(settings.retryFor + workMs, MAX_DURATION_MS);
+  const answer = await askWatcher<T & { error?: string; exitCode?: number; hint?: string }>(
+    socket,
+    op,
+    timeoutMs,
+    args,
+  );
+  if (answer.error !== undefined) throw errorFromExitCode(answer.exitCode ?? 4, answer.error, answer.hint);
+  return answer;
 }

@@ -1,11 +1,9 @@
 import type { SaveRecord } from "../../backends/types";
-import { errorFromExitCode } from "../errors";
 import { log as logger, out, setResult } from "../log";
 import { retry } from "../retry";
-import { askWatcher } from "../state";
 import { parseWhen } from "../time";
 import { logSaves, type LogRequest } from "../engine/history";
-import { ensureRemote, loadSettings, openSession, workPaths, type Flags } from "./common";
+import { askWatch, ensureRemote, loadSettings, openSession, workPaths, type Flags } from "./common";
 
 /**
  * The saves, newest first: time, id, who, message and the files each changed; `--since`,
@@ -24,13 +22,7 @@ export async function log(dirArg: string | undefined, flags: Flags): Promise<voi
   let saves: SaveRecord[];
   if ("watcher" in session) {
     logger.info("a watch runs on this dir: asking it for the saves");
-    const answer = await askWatcher<{ saves?: SaveRecord[]; error?: string; exitCode?: number; hint?: string }>(
-      session.watcher,
-      "log",
-      Math.min(settings.retryFor + 10 * 60_000, 2 ** 31 - 1),
-      { ...req },
-    );
-    if (answer.error !== undefined) throw errorFromExitCode(answer.exitCode ?? 4, answer.error, answer.hint);
+    const answer = await askWatch<{ saves?: SaveRecord[] }>(session.watcher, "log", settings, 10 * 60_000, { ...req });
     saves = answer.saves ?? [];
   } else {
     try {

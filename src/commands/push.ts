@@ -1,13 +1,12 @@
 import type { SaveReport } from "../../backends/types";
 import type { Settings } from "../config";
-import { ConflictError, GuardError, errorFromExitCode } from "../errors";
+import { ConflictError, GuardError } from "../errors";
 import { Git, buildGitEnv } from "../git";
 import { log, out, setResult } from "../log";
 import { stripUserinfo } from "../redact";
 import { retry } from "../retry";
-import { askWatcher } from "../state";
 import { conflictLine, describeEntries, reportConflicts, saveOnce, type SaveOutcome } from "../engine/save";
-import { ensureRemote, loadSettings, openSession, type Flags } from "./common";
+import { askWatch, ensureRemote, loadSettings, openSession, type Flags } from "./common";
 
 /** What `push` reports, with the same keys whoever saved (this process or the running watch). */
 export interface PushSummary {
@@ -91,13 +90,8 @@ export async function push(dirArg: string | undefined, flags: Flags): Promise<vo
     // A watch runs on this dir: ask it, never touch its index.
     const op = settings.dryRun ? "plan" : "save";
     log.info(`a watch runs on this dir: asking it ${op === "plan" ? "what it would save" : "to save now"}`);
-    const answer = await askWatcher<PushSummary & { error?: string; exitCode?: number }>(
-      session.watcher,
-      op,
-      // Node's timers take at most 2^31-1 ms; --retry-for is bounded by it, the extra minute is not.
-      Math.min(settings.retryFor + 60_000, 2 ** 31 - 1),
-    );
-    if (answer.error !== undefined) throw errorFromExitCode(answer.exitCode ?? 4, answer.error);
+    // The save may wait for one in progress: a minute more than a push of our own would retry.
+    const answer = await askWatch<PushSummary>(session.watcher, op, settings, 60_000);
     summary = { ...answer, viaWatcher: true };
   } else {
     try {

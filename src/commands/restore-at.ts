@@ -1,11 +1,10 @@
 import type { Settings } from "../config";
-import { NotFoundError, errorFromExitCode } from "../errors";
+import { NotFoundError } from "../errors";
 import { log, out, setResult } from "../log";
 import { retry } from "../retry";
-import { askWatcher } from "../state";
 import { parseWhen } from "../time";
 import { fromPoint, restoreAtSave, type RestoreAtRequest, type RestoreAtResult } from "../engine/history";
-import { ensureRemote, openSession, workPaths, type Flags } from "./common";
+import { askWatch, ensureRemote, openSession, workPaths, type Flags } from "./common";
 
 /**
  * `restore --at <when>`: the files of a past save into the dir. Never deletes, never
@@ -24,13 +23,7 @@ export async function restoreAt(settings: Settings, flags: Flags): Promise<void>
   let report: RestoreAtResult;
   if ("watcher" in session) {
     log.info("a watch runs on this dir: asking it to bring the save back");
-    const answer = await askWatcher<RestoreAtResult & { error?: string; exitCode?: number; hint?: string }>(
-      session.watcher,
-      "restoreAt",
-      Math.min(settings.retryFor + 10 * 60_000, 2 ** 31 - 1),
-      { ...req },
-    );
-    if (answer.error !== undefined) throw errorFromExitCode(answer.exitCode ?? 4, answer.error, answer.hint);
+    const answer = await askWatch<RestoreAtResult>(session.watcher, "restoreAt", settings, 10 * 60_000, { ...req });
     report = answer;
   } else {
     try {

@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import type { ChangeKind } from "../../backends/types";
-import { AuthError, ConfigError, TransientError } from "../errors";
+import { AuthError, ConfigError, MirrorshadeError, TransientError } from "../errors";
 import { log } from "../log";
 import { now } from "../profile";
 import { stripUserinfo } from "../redact";
@@ -89,6 +89,8 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
     /** Saves that end while a `push` waits on the control socket are reported to it. */
     const pushers = new Set<SaveOutcome[]>();
     let startedUp = false; // the first whole-tree check is done
+    /** Why the last save failed: a push that asked for it exits with that, code and hint. */
+    let lastSaveError: unknown;
     const scheduler = new Scheduler({
       debounce: settings.debounce,
       maxDelay: settings.maxDelay,
@@ -112,6 +114,7 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
         return { deferred: last.plan.deferred };
       },
       onResult: (ok, err) => {
+        lastSaveError = ok ? undefined : err;
         if (!ok) health.recordFailure(describe(err));
       },
     });
@@ -148,7 +151,10 @@ export async function watch(dirArg: string | undefined, flags: Flags): Promise<v
       } finally {
         pushers.delete(seen);
       }
-      if (!ok) throw new TransientError("the running watch could not save; see its log");
+      if (!ok) {
+        if (lastSaveError instanceof MirrorshadeError) throw lastSaveError;
+        throw new TransientError("the running watch could not save; see its log");
+      }
       return summarize(settings, seen, now() - started, await (upstream ??= upstreamOf(settings)));
     });
 

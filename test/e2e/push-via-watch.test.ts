@@ -1,0 +1,26 @@
+import { rmSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { reportedError, run, sandbox, startWatch, stop, write } from "../helpers";
+
+describe("push through a running watch whose save fails", () => {
+  it("exits with the save's own error (code, message and hint), not a generic one", async () => {
+    const sb = sandbox();
+    const w = await startWatch(sb);
+    // The remote is gone after the watch started: its next save cannot succeed.
+    rmSync(sb.remote, { recursive: true, force: true });
+    write(sb.work, "a.md", "to save\n");
+    const direct = await run(["push", sb.work], {
+      env: { ...sb.env, MIRRORSHADE_STATE_DIR: `${sb.state}-direct` },
+    });
+    const viaWatch = await run(["push", sb.work], { env: { ...sb.env } });
+    await stop(w, "SIGKILL");
+    expect(viaWatch.stderr).toMatch(/a watch runs on this dir/);
+    // The exit code the same push has on its own, with no watch.
+    expect(viaWatch.code, viaWatch.stderr).toBe(direct.code);
+    expect(direct.code, direct.stderr).toBe(6);
+    // The watch's own words for it (its save met the missing remote in git), with a hint.
+    const [line, hint] = reportedError(viaWatch.stderr);
+    expect(line).toMatch(/^mirrorshade: repository .*remote\.git not found$/);
+    expect(hint?.trim()).toMatch(/^hint: check the URL/);
+  });
+});
