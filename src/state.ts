@@ -101,6 +101,11 @@ function alive(info: LockInfo): boolean {
   return info.start === undefined || now === undefined || now === info.start;
 }
 
+/** A watch's socket exists once its restore is done: from then on it answers. */
+function watchSocket(info: LockInfo): string | undefined {
+  return info.command === "watch" && info.socket && existsSync(info.socket) ? info.socket : undefined;
+}
+
 export class StateLock {
   private constructor(
     readonly file: string,
@@ -141,7 +146,8 @@ export class StateLock {
         rmSync(file, { force: true });
         continue;
       }
-      if (info.command === "watch" && info.socket && existsSync(info.socket)) return { watcher: info.socket };
+      const watcher = watchSocket(info);
+      if (watcher) return { watcher };
       if (Date.now() > deadline) {
         throw new TransientError(`another mirrorshade (pid ${info.pid}, ${info.command}) is using ${stateDir}`, {
           hint: "wait for it to finish, or pass a different --state-dir",
@@ -159,6 +165,12 @@ export class StateLock {
     } catch {
       return undefined;
     }
+  }
+
+  /** The control socket of the watch that holds this state dir, if one runs and answers. */
+  static watcher(stateDir: string): string | undefined {
+    const info = StateLock.holder(stateDir);
+    return info && watchSocket(info);
   }
 
   /** Tell an exec startup probe the restore is done. Not fatal: saving matters more than the probe. */

@@ -38,6 +38,9 @@ export async function openSession(
   opts: { write: boolean; createDir?: boolean },
 ): Promise<Session | { watcher: string }> {
   if (settings.remote === undefined && !settings.inPlace) {
+    // A watch on this dir knows its remote: push, log and restore --at ask it without one.
+    const watcher = StateLock.watcher(settings.stateDir);
+    if (watcher) return { watcher };
     throw new ConfigError("no remote to save to", {
       hint: "pass --remote <url>, set MIRRORSHADE_REMOTE, or run: mirrorshade init <dir> --remote <url>",
     });

@@ -20,8 +20,9 @@ export async function status(dirArg: string | undefined, flags: Flags): Promise<
     remote: settings.remote ? stripUserinfo(settings.remote) : null,
     stateDir: settings.stateDir,
   };
-  if (holder?.command === "watch" && holder.socket && existsSync(holder.socket)) {
-    const report = { running: true, ...(await askWatcher<Record<string, unknown>>(holder.socket, "status", 10_000)) };
+  const watcher = StateLock.watcher(settings.stateDir);
+  if (watcher) {
+    const report = { running: true, ...(await askWatcher<Record<string, unknown>>(watcher, "status", 10_000)) };
     if (settings.json) return setResult(report);
     return printRows(report);
   }

@@ -24,3 +24,29 @@ describe("push through a running watch whose save fails", () => {
     expect(hint?.trim()).toMatch(/^hint: check the URL/);
   });
 });
+
+describe("a running watch knows its remote", () => {
+  it("push and log on its dir need no --remote: they ask the watch", async () => {
+    const sb = sandbox();
+    const w = await startWatch(sb);
+    try {
+      write(sb.work, "b.md", "saved through the watch\n");
+      const env = { ...sb.env };
+      delete env.MIRRORSHADE_REMOTE; // as a user who typed `mirrorshade push ~/notes`
+      const pushed = await run(["push", sb.work, "--json"], { env });
+      expect(pushed.code, pushed.stderr).toBe(0);
+      expect(JSON.parse(pushed.stdout)).toMatchObject({ ok: true, viaWatcher: true });
+      const logged = await run(["log", sb.work, "--json"], { env });
+      expect(logged.code, logged.stderr).toBe(0);
+      const saves = (JSON.parse(logged.stdout) as { saves: { files: { path: string }[] }[] }).saves;
+      expect(saves.flatMap((s) => s.files.map((f) => f.path))).toContain("b.md");
+      // With no watch, the same push is a usage error that says what is missing.
+      await stop(w, "SIGTERM");
+      const alone = await run(["push", sb.work], { env });
+      expect(alone.code).toBe(2);
+      expect(alone.stderr).toMatch(/no remote to save to/);
+    } finally {
+      await stop(w, "SIGKILL");
+    }
+  });
+});
