@@ -15,6 +15,11 @@ export interface TreeEntry {
   id: string;
 }
 
+/** A regular file in a tree (plain or executable): what has bytes to compare, merge or copy. */
+export function isFileEntry(e: TreeEntry | undefined): boolean {
+  return e?.mode === "100644" || e?.mode === "100755";
+}
+
 export interface CheckoutResult {
   written: string[];
   /** Something stood at the path (the local file wins), or the path could not be written. */
@@ -33,7 +38,7 @@ export async function checkout(
 ): Promise<CheckoutResult> {
   const result: CheckoutResult = { written: [], notWritten: [] };
   const files = entries.filter((e) => {
-    if (e.mode === "100644" || e.mode === "100755" || e.mode === "120000") return true;
+    if (isFileEntry(e) || e.mode === "120000") return true;
     result.notWritten.push(e.path); // a gitlink (submodule) from an old save: no content here
     return false;
   });
