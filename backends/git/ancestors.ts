@@ -10,7 +10,7 @@ import path from "node:path";
 import { nulSplit } from "../../src/git";
 import { isNotebook, type Ancestors } from "../lib/ancestors";
 import type { SaveReport } from "../types";
-import { treeEntries } from "./checkout";
+import { isFileEntry, treeEntries } from "./checkout";
 import { catBlobs } from "./objects";
 import type { Repo } from "./repo";
 
@@ -88,7 +88,7 @@ export class SyncedNotebooks {
     ).filter((p) => isNotebook(p) && !keep.has(p));
     const entries = paths.length ? await treeEntries(repo, synced, paths) : new Map();
     for (const p of paths) if (!entries.has(p)) store.delete(p);
-    const blobs = [...entries.values()].filter((e) => e.mode === "100644" || e.mode === "100755");
+    const blobs = [...entries.values()].filter(isFileEntry);
     let i = 0;
     await catBlobs(
       git,

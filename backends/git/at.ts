@@ -9,17 +9,14 @@ import { UnsafePathError, WorkDir } from "../../src/safefs";
 import { conflictCopyName } from "../lib/naming";
 import { Meter } from "../lib/progress";
 import type { RestoreAtOptions, RestoreAtReport } from "../types";
+import { treeEntries, type TreeEntry } from "./checkout";
 import { resolvePoint } from "./history";
 import { blobId, catBlobs } from "./objects";
 import type { Remote } from "./remote";
 import type { Repo } from "./repo";
 
-interface Entry {
-  path: string;
-  mode: string;
-  id: string;
-  size: number;
-}
+/** A tree entry with its size (`ls-tree -l`). */
+type Entry = Required<TreeEntry>;
 
 type Action = "write" | "replace" | "copy";
 
@@ -152,20 +149,7 @@ async function savedIds(repo: Repo, paths: string[]): Promise<Map<string, string
   return out;
 }
 
-/** `git ls-tree -r -l` of `rev` (under `paths`), with blob sizes. */
+/** The entries of `rev` (at and under `paths`: all when none), with blob sizes. */
 async function lsTree(repo: Repo, rev: string, paths?: string[]): Promise<Entry[]> {
-  const out: Entry[] = [];
-  const parse = (text: string) => {
-    for (const rec of text.split("\0")) {
-      if (!rec) continue;
-      const tab = rec.indexOf("\t");
-      const [mode, , id, size] = rec.slice(0, tab).split(/\s+/);
-      out.push({ path: rec.slice(tab + 1), mode: mode!, id: id!, size: Number(size) || 0 });
-    }
-  };
-  const args = ["ls-tree", "-r", "-z", "-l", "--full-tree", rev];
-  if (!paths?.length) parse(await repo.git.out(args));
-  else
-    for (let i = 0; i < paths.length; i += 500) parse(await repo.git.out([...args, "--", ...paths.slice(i, i + 500)]));
-  return out;
+  return [...(await treeEntries(repo, rev, paths?.length ? paths : undefined, { sizes: true })).values()] as Entry[];
 }

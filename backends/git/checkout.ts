@@ -8,11 +8,17 @@ import { UnsafePathError, WorkDir } from "../../src/safefs";
 import { catBlobs } from "./objects";
 import type { Repo } from "./repo";
 
-/** One tree entry to write: git's mode (100644, 100755, 120000) and blob id. */
+/** One tree entry to write: git's mode (100644, 100755, 120000) and blob id; its size when asked for. */
 export interface TreeEntry {
   path: string;
   mode: string;
   id: string;
+  size?: number;
+}
+
+/** A regular file in a tree (plain or executable): what has bytes to compare, merge or copy. */
+export function isFileEntry(e: TreeEntry | undefined): boolean {
+  return e?.mode === "100644" || e?.mode === "100755";
 }
 
 export interface CheckoutResult {
@@ -33,7 +39,7 @@ export async function checkout(
 ): Promise<CheckoutResult> {
   const result: CheckoutResult = { written: [], notWritten: [] };
   const files = entries.filter((e) => {
-    if (e.mode === "100644" || e.mode === "100755" || e.mode === "120000") return true;
+    if (isFileEntry(e) || e.mode === "120000") return true;
     result.notWritten.push(e.path); // a gitlink (submodule) from an old save: no content here
     return false;
   });
@@ -65,23 +71,32 @@ export async function checkout(
   return result;
 }
 
-/** Tree entries of `rev` (all, or those at `paths`), keyed by path. */
-export async function treeEntries(repo: Repo, rev: string, paths?: string[]): Promise<Map<string, TreeEntry>> {
+/**
+ * Tree entries of `rev` (all, or those at and under `paths`), keyed by path, in git's order;
+ * `sizes`: with each blob's size (`ls-tree -l`).
+ */
+export async function treeEntries(
+  repo: Repo,
+  rev: string,
+  paths?: string[],
+  opts: { sizes?: boolean } = {},
+): Promise<Map<string, TreeEntry>> {
   const out = new Map<string, TreeEntry>();
   const parse = (text: string) => {
     for (const rec of text.split("\0")) {
       if (!rec) continue;
       const tab = rec.indexOf("\t");
-      const [mode, , id] = rec.slice(0, tab).split(" ");
-      out.set(rec.slice(tab + 1), { path: rec.slice(tab + 1), mode: mode!, id: id! });
+      const [mode, , id, size] = rec.slice(0, tab).split(/\s+/);
+      const e: TreeEntry = { path: rec.slice(tab + 1), mode: mode!, id: id! };
+      if (opts.sizes) e.size = Number(size) || 0;
+      out.set(e.path, e);
     }
   };
+  const args = ["ls-tree", "-r", "-z", ...(opts.sizes ? ["-l"] : []), "--full-tree", rev];
   if (!paths) {
-    parse(await repo.git.out(["ls-tree", "-r", "-z", "--full-tree", rev]));
+    parse(await repo.git.out(args));
     return out;
   }
-  for (let i = 0; i < paths.length; i += 500) {
-    parse(await repo.git.out(["ls-tree", "-r", "-z", "--full-tree", rev, "--", ...paths.slice(i, i + 500)]));
-  }
+  for (let i = 0; i < paths.length; i += 500) parse(await repo.git.out([...args, "--", ...paths.slice(i, i + 500)]));
   return out;
 }

@@ -7,7 +7,7 @@
 import type { Conflict, PlanEntry, SavePlan } from "../types";
 import { WorkDir } from "../../src/safefs";
 import { writeCopy } from "../lib/copies";
-import { treeEntries } from "./checkout";
+import { isFileEntry, treeEntries } from "./checkout";
 import { catBlobs } from "./objects";
 import type { Repo } from "./repo";
 import { stage } from "./stage";
@@ -24,7 +24,7 @@ export async function writeTheirCopies(repo: Repo, theirs: string, conflicts: Co
     theirs,
     conflicts.map((c) => c.path),
   );
-  const files = conflicts.filter((c) => /^1006[04]{2}$/.test(entries.get(c.path)?.mode ?? ""));
+  const files = conflicts.filter((c) => isFileEntry(entries.get(c.path)));
   const bytes = new Map<string, Buffer>();
   let i = 0;
   await catBlobs(

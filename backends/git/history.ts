@@ -121,8 +121,10 @@ export async function resolvePoint(
         throw new ConfigError(`the save id ${at.id} is ambiguous`, { hint: "give more of its characters" });
       }
       id = r.code === 0 ? r.stdout.trim() : undefined;
-      if (!id && !fetchedById && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(at.id)) {
-        // A whole id: the remote hands that one commit over (protocol v2), whatever the depth.
+      if (!id && !fetchedById && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(at.id) && (await boundaries(repo)).size) {
+        // A whole id, in a shallow state: the remote hands that one commit over (protocol v2),
+        // whatever the depth. A complete history already holds every save; fetching `--depth=1`
+        // there would make it shallow (a laptop checkout is the user's own).
         fetchedById = true;
         if (await remote.fetchCommit(at.id)) continue;
       }

@@ -87,16 +87,13 @@ export async function integrate(repo: Repo, remote: Remote): Promise<Integration
     const env = { GIT_INDEX_FILE: index };
     await git.run(["read-tree", theirs], { env });
     const ourPaths = [...ourChanged];
-    const present = new Map<string, string>();
-    for (let i = 0; i < ourPaths.length; i += 500) {
-      const ls = await git.out(["ls-tree", "-z", "--full-tree", ours, "--", ...ourPaths.slice(i, i + 500)]);
-      for (const rec of nulSplit(ls)) {
-        const tab = rec.indexOf("\t");
-        const [mode, , sha] = rec.slice(0, tab).split(" ");
-        present.set(rec.slice(tab + 1), `${mode} ${sha}`);
-      }
-    }
-    let info = ourPaths.map((p) => `${present.get(p) ?? `0 ${ZERO}`}\t${p}\0`).join("");
+    const present = ourPaths.length ? await treeEntries(repo, ours, ourPaths) : new Map<string, TreeEntry>();
+    let info = ourPaths
+      .map((p) => {
+        const e = present.get(p);
+        return `${e ? `${e.mode} ${e.id}` : `0 ${ZERO}`}\t${p}\0`;
+      })
+      .join("");
     for (const m of merges) info += `${m.mode} ${await writeBlob(repo, m.remote)}\t${m.path}\0`; // last line wins
     if (info) await git.run(["update-index", "-z", "--index-info"], { env, input: info });
     const tree = (await git.out(["write-tree"], { env })).trim();

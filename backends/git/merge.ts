@@ -9,7 +9,7 @@ import { WorkDir } from "../../src/safefs";
 import type { Conflict } from "../types";
 import { ancestorsIn, isNotebook } from "../lib/ancestors";
 import { mergeBothSides, readOurs, remoteForm, stillOurs } from "../lib/notebooks";
-import { treeEntries, type TreeEntry } from "./checkout";
+import { isFileEntry, treeEntries } from "./checkout";
 import { blobId, catBlobs } from "./objects";
 import type { Repo } from "./repo";
 
@@ -36,11 +36,12 @@ export async function mergeByCell(
   const paths = conflicts.map((c) => c.path).filter(isNotebook);
   if (!paths.length) return [];
   const { ctx } = repo;
-  const isFile = (e: TreeEntry | undefined) => e?.mode === "100644" || e?.mode === "100755";
-  const theirEntries = [...(await treeEntries(repo, theirs, paths)).values()].filter(isFile);
+  const theirEntries = [...(await treeEntries(repo, theirs, paths)).values()].filter(isFileEntry);
   if (!theirEntries.length) return [];
   const baseEntries =
-    typeof ancestor === "object" ? [...(await treeEntries(repo, ancestor.rev, paths)).values()].filter(isFile) : [];
+    typeof ancestor === "object"
+      ? [...(await treeEntries(repo, ancestor.rev, paths)).values()].filter(isFileEntry)
+      : [];
   const blobs = new Map<string, Buffer>();
   await catBlobs(repo.git, [...new Set([...theirEntries, ...baseEntries].map((e) => e.id))], (id, bytes) => {
     if (bytes && bytes.length <= ctx.settings.maxFileSize) blobs.set(id, bytes);
