@@ -12,6 +12,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { createS3Backend } from "../../backends/s3";
 import { resolveSettings } from "../../src/config";
+import { TransientError } from "../../src/errors";
 import { log } from "../../src/log";
 import { defer, tempDir } from "../helpers";
 
@@ -362,5 +363,16 @@ describe("s3 history on a bucket without versions", () => {
     expect(r.written).toEqual(["a.txt", "d/b.txt"]);
     expect(readFileSync(path.join(dir, "a.txt"), "utf8")).toBe("a1");
     expect(readFileSync(path.join(dir, "d/b.txt"), "utf8")).toBe("b1");
+  });
+
+  it("restoreAt fails, never guesses, when the store does not say whether it keeps versions", async () => {
+    const busy: Reply = {
+      status: 503,
+      headers: { "content-type": "application/xml" },
+      body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`,
+    };
+    const store = await stubStore([["GET", "/nbk/", { versioning: "" }, busy], ...routes().slice(1)]);
+    const { backend } = await backendOn(store.endpoint);
+    await expect(backend.restoreAt!({ at: { id: "cccc" } })).rejects.toBeInstanceOf(TransientError);
   });
 });
