@@ -131,7 +131,7 @@ export async function conditionalWrites(c: S3Ctx): Promise<boolean> {
         () => {},
       );
     }
-    c.manifest.conditional[store] = known;
+    c.manifest.learnConditional(store, known);
     if (!known) {
       c.log.warn(
         "this S3 store ignores conditional writes: two writers on one prefix overwrite each other (last writer wins); turn on bucket versioning",
