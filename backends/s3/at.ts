@@ -151,10 +151,17 @@ async function compare(
   return same ? "same" : { local: h.sha256 };
 }
 
+/** A copy kept under `<META>/trash/<stamp>/<path>`. */
+interface Kept {
+  key: string;
+  etag?: string;
+  size?: number;
+}
+
 /** Where the store still keeps a recorded content: listed once, when first needed. */
 class Sources {
-  private current?: Promise<Map<string, Obj>>;
-  private kept?: Promise<Map<string, { key: string; etag?: string; size?: number }[]>>;
+  private current?: Promise<{ byPath: Map<string, Obj>; byEtag: Map<string, string[]> }>;
+  private kept?: Promise<{ trash: Map<string, Kept[]>; byEtag: Map<string, string[]> }>;
 
   constructor(private readonly c: S3Ctx) {}
 
@@ -165,21 +172,31 @@ class Sources {
     const out: Source[] = [];
     if (f.version) out.push({ key, versionId: f.version });
     if (!f.etag) return out;
-    this.current ??= list(c).then((objs) => new Map(objs.map((o) => [o.rel, o])));
-    if ((await this.current).get(f.path)?.ETag === f.etag) out.push({ key });
+    this.current ??= list(c).then((objs) => ({
+      byPath: new Map(objs.map((o) => [o.rel, o])),
+      byEtag: byEtag(objs.map((o) => ({ key: o.Key!, etag: o.ETag }))),
+    }));
     this.kept ??= this.listKept();
-    for (const k of (await this.kept).get(f.path) ?? []) {
-      if (k.etag === f.etag) out.push({ key: k.key });
-      else if (f.sha256 && k.size === f.size && (await this.sha256Of(k.key)) === f.sha256) out.push({ key: k.key });
+    const [current, kept] = [await this.current, await this.kept];
+    const keys: string[] = [];
+    if (current.byPath.get(f.path)?.ETag === f.etag) keys.push(key);
+    for (const k of kept.trash.get(f.path) ?? []) {
+      if (k.etag === f.etag) keys.push(k.key);
+      else if (f.sha256 && k.size === f.size && (await this.sha256Of(k.key)) === f.sha256) keys.push(k.key);
     }
+    // Any other object with that ETag holds that content: a conflict copy (beside the path, or in
+    // the conflict area) is named after the path, not by it. The download checks the sha256.
+    keys.push(...(current.byEtag.get(f.etag) ?? []), ...(kept.byEtag.get(f.etag) ?? []));
+    out.push(...[...new Set(keys)].map((k) => ({ key: k })));
     if (!out.length && (await isVersioned(c))) out.push(...(await this.versionsWith(f)));
     return out;
   }
 
-  /** Copies in the trash and the conflict area (`<META>/<area>/<stamp>/<path>`), by path. */
+  /** Copies in the trash (`<META>/trash/<stamp>/<path>`, by path) and the conflict area (by ETag). */
   private async listKept() {
     const { c } = this;
-    const out = new Map<string, { key: string; etag?: string; size?: number }[]>();
+    const trash = new Map<string, Kept[]>();
+    const all: Kept[] = [];
     for (const area of ["trash", "conflicts"]) {
       const base = `${c.prefix}${META}/${area}/`;
       let token: string | undefined;
@@ -191,15 +208,18 @@ class Sources {
           ),
         );
         for (const o of r.Contents ?? []) {
+          const k = { key: o.Key!, etag: o.ETag, size: o.Size };
+          all.push(k);
           const rest = o.Key!.slice(base.length);
           const rel = rest.slice(rest.indexOf("/") + 1);
-          if (!rest.includes("/") || !rel) continue;
-          out.set(rel, [...(out.get(rel) ?? []), { key: o.Key!, etag: o.ETag, size: o.Size }]);
+          if (area !== "trash" || !rest.includes("/") || !rel) continue;
+          if (!trash.has(rel)) trash.set(rel, []);
+          trash.get(rel)!.push(k);
         }
         token = r.IsTruncated ? r.NextContinuationToken : undefined;
       } while (token);
     }
-    return out;
+    return { trash, byEtag: byEtag(all) };
   }
 
   private async sha256Of(key: string): Promise<string | undefined> {
@@ -236,4 +256,15 @@ class Sources {
     } while (keyMarker);
     return out;
   }
+}
+
+/** Keys by ETag. */
+function byEtag(objs: { key: string; etag?: string }[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const { key, etag } of objs) {
+    if (!etag) continue;
+    if (!out.has(etag)) out.set(etag, []);
+    out.get(etag)!.push(key);
+  }
+  return out;
 }

@@ -131,7 +131,7 @@ export async function conditionalWrites(c: S3Ctx): Promise<boolean> {
         () => {},
       );
     }
-    c.manifest.conditional[store] = known;
+    c.manifest.learnConditional(store, known);
     if (!known) {
       c.log.warn(
         "this S3 store ignores conditional writes: two writers on one prefix overwrite each other (last writer wins); turn on bucket versioning",
@@ -141,11 +141,21 @@ export async function conditionalWrites(c: S3Ctx): Promise<boolean> {
   return (c.caps.conflicts = known);
 }
 
-/** Whether the bucket keeps versions (then deleted objects stay there, not in our trash); asked once. */
+/**
+ * Whether the bucket keeps versions (then deleted objects stay there, not in our trash); asked
+ * once. A refusal (a policy without s3:GetBucketVersioning, a store without versioning) counts
+ * as no versions; no answer (a network failure, a busy store) is no answer: the operation
+ * fails, and the next one asks again.
+ */
 export async function isVersioned(c: S3Ctx): Promise<boolean> {
   if (c.versioned === undefined) {
     const r = await call((o) => c.client.send(new c.sdk.GetBucketVersioningCommand({ Bucket: c.bucket }), o)).catch(
-      () => undefined,
+      (err: unknown) => {
+        const st = status(err);
+        const unanswered = st === undefined || (st >= 500 && st !== 501) || st === 408 || st === 429;
+        if (unanswered) throw translate(err, c.remote); // 501: a store without versioning (s3rver)
+        return undefined;
+      },
     );
     c.versioned = r?.Status === "Enabled";
     c.caps.history = c.versioned;

@@ -26,12 +26,11 @@ interface Snapshot {
 
 export class Manifest {
   readonly entries = new Map<string, Entry>();
-  /** Listed at least once (a restore, or a plan's listing): every remote key is in `entries`. */
-  synced = false;
   /** This state wrote a save record (or found the prefix's history recorded already): see records.ts. */
   recorded = false;
-  /** Per store (endpoint + bucket): whether it honours conditional writes. */
-  conditional: Record<string, boolean> = {};
+  /** Per store (endpoint + bucket): whether it honours conditional writes (set with `learnConditional`). */
+  readonly conditional: Record<string, boolean> = {};
+  private listed = false;
   private journal: number | undefined;
   /** A journal write failed (a full disk): nothing more is appended until a snapshot lands. */
   private broken = false;
@@ -52,9 +51,9 @@ export class Manifest {
         rmSync(base + ".journal", { force: true });
         return;
       }
-      this.synced = snap.synced;
+      this.listed = snap.synced;
       this.recorded = snap.recorded ?? false;
-      this.conditional = snap.conditional ?? {};
+      Object.assign(this.conditional, snap.conditional);
       for (const [k, v] of Object.entries(snap.entries)) this.entries.set(k, v);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") log.warn(`unreadable S3 manifest: starting afresh`);
@@ -71,6 +70,26 @@ export class Manifest {
         // torn
       }
     }
+  }
+
+  /**
+   * Listed at least once (a restore, or a plan's listing): every remote key is in `entries`.
+   * The flags are not journaled: a change marks the snapshot for writing.
+   */
+  get synced(): boolean {
+    return this.listed;
+  }
+
+  set synced(yes: boolean) {
+    if (yes === this.listed) return;
+    this.listed = yes;
+    this.dirty = true;
+  }
+
+  /** Remember whether a store honours conditional writes (written with the next snapshot). */
+  learnConditional(store: string, yes: boolean): void {
+    this.conditional[store] = yes;
+    this.dirty = true;
   }
 
   /** Remember that this state records its saves (written with the next snapshot). */
@@ -112,7 +131,7 @@ export class Manifest {
     const tmp = `${this.base}.json.tmp-${process.pid}`;
     const snap: Snapshot = {
       remote: this.remote,
-      synced: this.synced,
+      synced: this.listed,
       recorded: this.recorded,
       conditional: this.conditional,
       entries: Object.fromEntries(this.entries),

@@ -29,15 +29,16 @@ export async function plan(c: S3Ctx, changes: ChangeSet | "all", filter: PathFil
   await withWorkDir(c.dir, async (wd) => {
     const files = new Set<string>();
     const gone = new Set<string>();
+    const below = keysBelow(c.manifest.entries);
     const scan = (rel: string) => {
       const found = rel === "" ? undefined : wd.find(rel);
       if (found && "reason" in found) return skip(rel, found.reason); // unknown, not deleted
       if (rel !== "" && !found) {
         gone.add(rel);
-        for (const k of c.manifest.entries.keys()) if (k.startsWith(rel + "/")) gone.add(k);
+        below(rel, gone);
       } else if (rel === "" || found!.kind === "dir") {
         walk(wd, rel, rules, files, skip);
-        for (const k of c.manifest.entries.keys()) if (rel === "" || k.startsWith(rel + "/")) gone.add(k);
+        below(rel, gone);
       } else if (!rules.ignores(rel)) files.add(rel);
     };
     if (changes === "all") scan("");
@@ -94,6 +95,30 @@ async function candidate(
     await o.fh.close();
   }
   return { path: rel, op: m ? "modify" : "add", size: o.stat.size };
+}
+
+/**
+ * `below(rel, out)` adds the keys under the directory `rel` ("": all) to `out`. The keys are
+ * sorted once, when first asked, so a change set of many deleted paths is not a scan of the
+ * whole manifest per path (keys sharing a prefix are adjacent in any lexicographic order).
+ */
+function keysBelow(entries: ReadonlyMap<string, unknown>): (rel: string, out: Set<string>) => void {
+  let sorted: string[] | undefined;
+  return (rel, out) => {
+    if (rel === "") {
+      for (const k of entries.keys()) out.add(k);
+      return;
+    }
+    sorted ??= [...entries.keys()].sort();
+    const p = rel + "/";
+    let [lo, hi] = [0, sorted.length];
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (sorted[mid]! < p) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < sorted.length && sorted[i]!.startsWith(p); i++) out.add(sorted[i]!);
+  };
 }
 
 async function decide(plan: SavePlan, filter: PathFilter, entry: PlanEntry): Promise<void> {

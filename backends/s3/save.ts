@@ -58,8 +58,7 @@ export async function save(c: S3Ctx, plan: SavePlan, meta: SaveMeta): Promise<Sa
     );
     if (dels.length) await remove(c, dels, stamp, report);
   } finally {
-    meter.done();
-    c.manifest.compact();
+    meter.done(); // the manifest is compacted by the caller, once the save's record is written
   }
   return report;
 }

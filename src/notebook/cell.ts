@@ -5,13 +5,8 @@
  * which never conflict.
  */
 import { isObject, jsonEqual, serialize, type Json, type JsonObject } from "./json";
-import { sourceText, type Cell } from "./notebook";
+import { RUN_METADATA, sourceText, type Cell } from "./notebook";
 
-/**
- * Cell metadata that records a run (JupyterLab's `execution` timestamps, the ExecuteTime
- * extension): it travels with the outputs it describes, never on its own.
- */
-const RUN_KEYS = new Set(["execution", "ExecuteTime"]);
 /**
  * Cell metadata that is view state (output area collapsed/scrolled, input/output hidden): a
  * difference is no reason for a conflict copy, so ours wins when both changed it.
@@ -65,7 +60,7 @@ export function oursOnConflict(b?: Json, o?: Json, t?: Json): Json | undefined {
 /** What a cell says, without what running it or viewing it changed: the test for "edited". */
 function essence(cell: Cell): JsonObject {
   const { id: _id, outputs: _o, execution_count: _e, metadata, ...rest } = cell;
-  const meta = Object.fromEntries(Object.entries(metadata).filter(([k]) => !RUN_KEYS.has(k) && !VIEW_KEYS.has(k)));
+  const meta = Object.fromEntries(Object.entries(metadata).filter(([k]) => !RUN_METADATA.has(k) && !VIEW_KEYS.has(k)));
   return { ...rest, source: sourceText(cell), metadata: meta };
 }
 
@@ -127,7 +122,7 @@ export function mergeCell(b: Cell | undefined, o: Cell, t: Cell, stripped: Strip
   }
   const run = o.cell_type === "code" ? runWinner(b, o, t, stripped) : o;
   const metaRule: KeyRule = (key) => {
-    if (RUN_KEYS.has(key)) return () => run.metadata[key];
+    if (RUN_METADATA.has(key)) return () => run.metadata[key];
     return VIEW_KEYS.has(key) ? oursOnConflict : undefined;
   };
   try {

@@ -28,9 +28,6 @@ export interface Style {
   finalNewline: boolean;
 }
 
-/** The style of a file Jupyter (nbformat) writes. */
-export const JUPYTER_STYLE: Style = { indent: " ", eol: "\n", sortKeys: true, finalNewline: true };
-
 type Reviver = (this: unknown, key: string, value: unknown, context?: { source?: string }) => unknown;
 
 /** `JSON.parse` with numbers kept as literals. Throws `SyntaxError` like `JSON.parse`. */

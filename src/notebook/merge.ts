@@ -31,7 +31,7 @@ import {
 } from "./cell";
 import { jsonEqual, serialize, type Json, type JsonObject } from "./json";
 import { matchCells } from "./match";
-import { cellLabel, readNotebook, type Cell, type Notebook } from "./notebook";
+import { cellLabel, readNotebook, WIDGETS, type Cell, type Notebook } from "./notebook";
 import { lcs, lis } from "./seq";
 import { isStripped, sameIgnoringOutputs, stripDoc } from "./strip";
 
@@ -68,7 +68,8 @@ export function mergeNotebooks(base: string | undefined, ours: string, theirs: s
       return { kind: "conflict", reason: "no common ancestor and the notebooks differ", cells: [] };
     }
     // Equal but for outputs: a stripped base lets each cell keep the outputs one side has.
-    b = { ...o, doc: stripDoc(o), cells: stripDoc(o).cells as Cell[] };
+    const doc = stripDoc(o);
+    b = { ...o, doc, cells: doc.cells as Cell[] };
   }
   // No shortcut for "one side is the base": a stripped side must not win over outputs.
   const stripped: Stripped = { ours: isStripped(o), theirs: isStripped(t) };
@@ -117,7 +118,7 @@ function mergeTop(
         (k) => {
           if (k === "language_info") return oursOnConflict;
           // Widget state is run state: a stripped side's lack of it is no edit.
-          if (k !== "widgets") return undefined;
+          if (k !== WIDGETS) return undefined;
           return (bv, ov, tv) => {
             if (stripped.ours && ov === undefined) return tv;
             return stripped.theirs && tv === undefined ? ov : oursOnConflict(bv, ov, tv);

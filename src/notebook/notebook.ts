@@ -21,6 +21,15 @@ export interface Notebook {
 
 const CELL_TYPES = new Set(["code", "markdown", "raw"]);
 
+/**
+ * Cell metadata written by a run: JupyterLab's `execution` (iopub/shell timestamps) and the
+ * ExecuteTime extension's. They change on every run and travel with the outputs they describe:
+ * stripped with them, never a conflict of their own.
+ */
+export const RUN_METADATA: ReadonlySet<string> = new Set(["execution", "ExecuteTime"]);
+/** Notebook metadata written by a run: ipywidgets' saved widget state, the model behind widget outputs. */
+export const WIDGETS = "widgets";
+
 /** The notebook in `text`, or why it is not an nbformat 4 notebook. Never throws. */
 export function readNotebook(text: string): Notebook | string {
   let doc: Json;

@@ -4,16 +4,7 @@
  * notebook are the same every time.
  */
 import { jsonEqual, serialize, type JsonObject } from "./json";
-import { readNotebook, sourceText, type Cell, type Notebook } from "./notebook";
-
-/**
- * Cell metadata written by a run: JupyterLab's `execution` (iopub/shell timestamps) and the
- * ExecuteTime extension's. They say when and how long someone ran the notebook, change on every
- * run, and mean nothing once the outputs are gone.
- */
-const RUN_METADATA = ["execution", "ExecuteTime"];
-/** Notebook metadata written by a run: ipywidgets' saved widget state, the model behind widget outputs. */
-const NOTEBOOK_RUN_METADATA = ["widgets"];
+import { readNotebook, RUN_METADATA, sourceText, WIDGETS, type Cell, type Notebook } from "./notebook";
 
 /** The notebook document without outputs, execution counts and run metadata (a new object). */
 export function stripDoc(nb: Notebook): JsonObject {
@@ -22,11 +13,11 @@ export function stripDoc(nb: Notebook): JsonObject {
     if (cell.cell_type !== "code") return { ...cell, metadata };
     return { ...cell, metadata, outputs: [], execution_count: null };
   });
-  return { ...nb.doc, metadata: withoutKeys(nb.doc.metadata as JsonObject, NOTEBOOK_RUN_METADATA), cells };
+  return { ...nb.doc, metadata: withoutKeys(nb.doc.metadata as JsonObject, new Set([WIDGETS])), cells };
 }
 
-function withoutKeys(obj: JsonObject, keys: string[]): JsonObject {
-  return Object.fromEntries(Object.entries(obj).filter(([k]) => !keys.includes(k)));
+function withoutKeys(obj: JsonObject, keys: ReadonlySet<string>): JsonObject {
+  return Object.fromEntries(Object.entries(obj).filter(([k]) => !keys.has(k)));
 }
 
 /**

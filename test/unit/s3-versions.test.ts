@@ -12,6 +12,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { createS3Backend } from "../../backends/s3";
 import { resolveSettings } from "../../src/config";
+import { TransientError } from "../../src/errors";
 import { log } from "../../src/log";
 import { defer, tempDir } from "../helpers";
 
@@ -295,5 +296,83 @@ describe("s3 history on a versioned bucket (AWS-format responses)", () => {
     expect(rec.files).toEqual([
       { path: "n.txt", op: "add", sha256: sha256("new"), etag: md5("new"), size: 3, version },
     ]);
+  });
+});
+
+describe("s3 history on a bucket without versions", () => {
+  const save = { time: "2026-12-01T10:00:00.000Z", id: "cccccccccccccccc" };
+  const file = (p: string, body: string) => ({
+    path: p,
+    op: "add",
+    sha256: sha256(body),
+    etag: md5(body),
+    size: body.length,
+  });
+  const record = JSON.stringify({
+    v: 1,
+    ...save,
+    host: "pod-1",
+    message: "m",
+    files: [file("a.txt", "a1"), file("d/b.txt", "b1")],
+  });
+  const key = recordKey(save.time, save.id).slice("/nbk/".length);
+  // Another writer's versions, kept when ours replaced them: beside the path, and in the conflict area.
+  const besideA = `p/a.conflict-20261201T103000Z-${sha256("a1").slice(0, 8)}.txt`;
+  const keptB = `p/.mirrorshade/conflicts/d/b.conflict-20261201T103000Z-${sha256("b1").slice(0, 8)}.txt`;
+  const routes = (): Route[] => [
+    [
+      "GET",
+      "/nbk/",
+      { versioning: "" },
+      { body: `<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration ${NS}/>` },
+    ],
+    [
+      "GET",
+      "/nbk/",
+      { "list-type": "2", prefix: "p/.mirrorshade/saves/" },
+      listing("p/.mirrorshade/saves/", [{ key, etag: md5(record), size: record.length }]),
+    ],
+    ["GET", `/nbk/${key}`, {}, { headers: { etag: md5(record) }, body: record }],
+    [
+      "GET",
+      "/nbk/",
+      { "list-type": "2", prefix: "p/" },
+      listing("p/", [
+        { key: "p/a.txt", etag: md5("a2"), size: 2 },
+        { key: besideA, etag: md5("a1"), size: 2 },
+        { key: "p/d/b.txt", etag: md5("b2"), size: 2 },
+      ]),
+    ],
+    ["GET", "/nbk/", { "list-type": "2", prefix: "p/.mirrorshade/trash/" }, listing("p/.mirrorshade/trash/", [])],
+    [
+      "GET",
+      "/nbk/",
+      { "list-type": "2", prefix: "p/.mirrorshade/conflicts/" },
+      listing("p/.mirrorshade/conflicts/", [{ key: keptB, etag: md5("b1"), size: 2 }]),
+    ],
+    ["GET", `/nbk/${besideA}`, {}, object("a1", "null")],
+    ["GET", `/nbk/${keptB}`, {}, object("b1", "null")],
+  ];
+
+  it("restoreAt finds a content replaced since in the conflict copies kept of it", async () => {
+    const store = await stubStore(routes());
+    const { dir, backend } = await backendOn(store.endpoint);
+    const r = await backend.restoreAt!({ at: { id: "cccc" } });
+    expect(store.unexpected.map((s) => `${s.method} ${s.path}?${s.query}`)).toEqual([]);
+    expect(r.missing).toEqual([]);
+    expect(r.written).toEqual(["a.txt", "d/b.txt"]);
+    expect(readFileSync(path.join(dir, "a.txt"), "utf8")).toBe("a1");
+    expect(readFileSync(path.join(dir, "d/b.txt"), "utf8")).toBe("b1");
+  });
+
+  it("restoreAt fails, never guesses, when the store does not say whether it keeps versions", async () => {
+    const busy: Reply = {
+      status: 503,
+      headers: { "content-type": "application/xml" },
+      body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`,
+    };
+    const store = await stubStore([["GET", "/nbk/", { versioning: "" }, busy], ...routes().slice(1)]);
+    const { backend } = await backendOn(store.endpoint);
+    await expect(backend.restoreAt!({ at: { id: "cccc" } })).rejects.toBeInstanceOf(TransientError);
   });
 });
