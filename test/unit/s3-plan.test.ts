@@ -38,14 +38,13 @@ it("a deleted directory deletes what the manifest holds below it, and nothing be
   ]);
 });
 
-it("many deleted files in a large manifest are planned without a scan of the manifest each", async () => {
+// Speed is the bench's business, not a timed test: this one checks the large case is right.
+// (A scan of the manifest per deleted path took 6–8 s here for 2,000 × 50,000; one sorted copy, 0.35 s.)
+it("many deleted files in a large manifest: each planned once, the other entries left", async () => {
   const files = Array.from({ length: 50_000 }, (_, i) => `dir${i % 100}/sub/file-${i}.ipynb`);
   const backend = await backendWith(files);
   const gone = files.slice(0, 2_000);
-  const started = performance.now();
   const plan = await backend.plan(new Map(gone.map((f) => [f, "delete"])), async () => "save");
-  const ms = performance.now() - started;
-  expect(plan.entries.length).toBe(2_000);
-  // A scan of the manifest per deleted path took 8 s here (2,000 × 50,000); one sorted copy, well under a second.
-  expect(ms).toBeLessThan(4_000);
+  expect(plan.entries.map((e) => e.path).sort()).toEqual([...gone].sort());
+  expect(plan.entries.every((e) => e.op === "delete")).toBe(true);
 });
