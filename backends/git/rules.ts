@@ -10,10 +10,12 @@ const RULE_FILES = new Set([".gitignore", ".gitattributes", IGNORE_FILE]);
  * Git reads every `.gitignore` and `.gitattributes` it meets with a blocking open: a FIFO
  * there would hang it, and every save after it. Look first (the directories above `paths`,
  * or the whole tree), and fail clearly instead: a TransientError naming the file, retried
- * until it is gone. (Git cannot be told to skip one.)
+ * until it is gone. (Git cannot be told to skip one.) A whole-tree look returns the other
+ * FIFOs, sockets and devices it met: git never lists a new one, and each must be reported.
  */
-export function guardRuleFiles(wd: WorkDir, paths?: string[]): void {
+export function guardRuleFiles(wd: WorkDir, paths?: string[]): string[] {
   const bad: string[] = [];
+  const specials: string[] = [];
   const check = (rel: string) => {
     const st = wd.stat(rel);
     if (st?.kind === "other") bad.push(rel);
@@ -36,7 +38,7 @@ export function guardRuleFiles(wd: WorkDir, paths?: string[]): void {
       for (const e of ents) {
         const rel = dir ? `${dir}/${e.name}` : e.name;
         if (e.kind === "dir" && e.name !== ".git") walk(rel);
-        else if (e.kind === "other" && RULE_FILES.has(e.name)) bad.push(rel);
+        else if (e.kind === "other") (RULE_FILES.has(e.name) ? bad : specials).push(rel);
       }
     };
     walk("");
@@ -49,4 +51,5 @@ export function guardRuleFiles(wd: WorkDir, paths?: string[]): void {
       },
     );
   }
+  return specials;
 }

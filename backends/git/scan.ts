@@ -26,10 +26,10 @@ export async function plan(repo: Repo, changes: ChangeSet | "all", filter: PathF
   const wd = new WorkDir(repo.ctx.dir);
   try {
     // Before anything reads the tree (ensureReady reads .mirrorshadeignore).
-    guardRuleFiles(wd, changes === "all" ? undefined : [...changes.keys()]);
+    let specials = guardRuleFiles(wd, changes === "all" ? undefined : [...changes.keys()]);
     await repo.ensureReady();
     if (repo.rescan) {
-      if (changes !== "all") guardRuleFiles(wd);
+      if (changes !== "all") specials = guardRuleFiles(wd);
       changes = "all";
       repo.rescan = false;
     }
@@ -40,7 +40,7 @@ export async function plan(repo: Repo, changes: ChangeSet | "all", filter: PathF
       plan.unacknowledged = r.code === 0 ? Number(r.stdout.trim()) : 0;
       return plan;
     }
-    const candidates = await new Scan(repo, wd).run(changes, plan);
+    const candidates = await new Scan(repo, wd).run(changes, plan, specials);
     for (const entry of candidates) {
       const verdict = await filter(entry);
       if (verdict === "save") plan.entries.push(entry);
@@ -66,7 +66,8 @@ class Scan {
     private readonly wd: WorkDir,
   ) {}
 
-  async run(changes: ChangeSet | "all", plan: SavePlan): Promise<PlanEntry[]> {
+  /** `specials`: the FIFOs, sockets and devices of a whole-tree look (guardRuleFiles). */
+  async run(changes: ChangeSet | "all", plan: SavePlan, specials: string[]): Promise<PlanEntry[]> {
     const { repo } = this;
     const args = ["status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all", "--no-renames"];
     args.push("--ignore-submodules=all");
@@ -98,6 +99,13 @@ class Scan {
           if (!rec.startsWith("## ")) this.record(rec.slice(0, 2), rec.slice(3), plan);
         }
       }
+    }
+    // Git lists no FIFO, socket or device it does not track: what the watcher named or the
+    // whole-tree look met, and git did not report, is said here (never dropped in silence).
+    for (const rel of paths ?? (changes === "all" ? specials : [])) {
+      if (seen.has(rel) || plan.skipped.some((s) => s.path === rel) || this.ignored(rel)) continue;
+      const st = this.wd.stat(rel);
+      if (st?.kind === "other") this.candidate(rel, "add", plan);
     }
     if (changes === "all" && !repo.laptop) await this.gitlinks(plan);
     this.warnPlanted(".git");
@@ -168,11 +176,15 @@ class Scan {
         warnOnce(this.repo, rel);
         continue;
       }
-      this.rules ??= new IgnoreRules(this.repo.ctx.dir, this.repo.ctx.settings.ignore);
-      if (this.rules.ignores(rel, ent.kind === "dir")) continue;
+      if (this.ignored(rel, ent.kind === "dir")) continue;
       if (ent.kind === "dir") this.walk(rel, plan);
       else this.candidate(rel, "add", plan);
     }
+  }
+
+  private ignored(rel: string, isDir = false): boolean {
+    this.rules ??= new IgnoreRules(this.repo.ctx.dir, this.repo.ctx.settings.ignore);
+    return this.rules.ignores(rel, isDir);
   }
 
   /** The outermost directory holding a .git above `rel`, when git reported nothing at or above it. */
