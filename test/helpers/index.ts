@@ -469,16 +469,7 @@ export function plainLines(stderr: string): string[] {
  * error's `code` and `exitCode`.
  */
 export function reportedError(stderr: string): string[] {
-  const fromJson = stderr
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => {
-      try {
-        return JSON.parse(l) as Record<string, unknown>;
-      } catch {
-        return {};
-      }
-    })
+  const fromJson = jsonLogs(stderr)
     .filter((l) => l.level === "error" && typeof l.code === "string" && typeof l.exitCode === "number")
     .flatMap((l) => [`mirrorshade: ${String(l.msg)}`, ...(l.hint ? [`  hint: ${String(l.hint)}`] : [])]);
   return [...fromJson, ...plainLines(stderr)];
