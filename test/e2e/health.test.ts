@@ -1,17 +1,7 @@
-import net from "node:net";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { commitCount, run, sandbox, start, waitFor, write } from "../helpers";
+import { commitCount, freePort, run, sandbox, start, waitFor, write } from "../helpers";
 import { startGitHttp } from "../helpers/githttp";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function get(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);

@@ -14,6 +14,7 @@ import { sshKeygen, startSshd } from "../helpers/sshd";
 import {
   jsonLogs,
   commitCount,
+  freePort,
   git,
   remoteFiles,
   run,
@@ -25,15 +26,6 @@ import {
   write,
   type Sandbox,
 } from "../helpers";
-
-/** A port nothing listens on (bound, then released). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
