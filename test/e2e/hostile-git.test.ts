@@ -11,6 +11,7 @@ import { expectCleanError, filesBelow } from "../helpers/credentials";
 import { startGitHttp } from "../helpers/githttp";
 import {
   cleanEnv,
+  elsewhere,
   git,
   remoteFiles,
   run,
@@ -281,11 +282,8 @@ describe("links, special files and odd names", () => {
     expect(files.get("notes.txt")).toBe("plain ascii, not UTF-16\nline two\n");
     expect(files.get("nb.ipynb")).toBe('{"cells": []}\n');
     // And back: a restore elsewhere writes the same bytes.
-    const other = sandbox({ remote: "none" });
-    const restored = await run(["restore", "."], {
-      cwd: other.work,
-      env: { ...sb.env, MIRRORSHADE_STATE_DIR: other.state },
-    });
+    const other = elsewhere(sb);
+    const restored = await run(["restore", "."], { cwd: other.work, env: other.env });
     expect(restored.code, restored.stderr).toBe(0);
     expect(readFileSync(path.join(other.work, "notes.txt"), "utf8")).toBe("plain ascii, not UTF-16\nline two\n");
   });

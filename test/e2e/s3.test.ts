@@ -9,6 +9,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   cleanEnv,
+  elsewhere,
   reportedError,
   run,
   sandbox,
@@ -46,12 +47,6 @@ function s3Sandbox(endpoint: string, extraEnv: NodeJS.ProcessEnv = {}): Sandbox 
 
 const push = (sb: Sandbox, ...extra: string[]) => run(["push", sb.work, "--json", ...extra], { env: sb.env });
 const restore = (sb: Sandbox, ...extra: string[]) => run(["restore", sb.work, "--json", ...extra], { env: sb.env });
-
-/** Another machine: a fresh work dir and state dir on the same remote. */
-function elsewhere(sb: Sandbox): Sandbox {
-  const other = sandbox({ remote: "none" });
-  return { ...other, remote: sb.remote, env: { ...sb.env, MIRRORSHADE_STATE_DIR: other.state } };
-}
 
 function listFiles(dir: string, base = dir): string[] {
   return readdirSync(dir, { withFileTypes: true })

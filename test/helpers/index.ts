@@ -61,6 +61,15 @@ export function sandbox(opts: { remote?: "empty" | "none" } = {}): Sandbox {
   return { root, work, state, remote, env };
 }
 
+/**
+ * Another pod on the remote of `sb`: its own empty work dir and state dir, with the env of `sb`
+ * (or `env`, when the remote needs credentials `sb.env` lacks) otherwise.
+ */
+export function elsewhere(sb: Sandbox, env: NodeJS.ProcessEnv = sb.env): Sandbox {
+  const other = sandbox({ remote: "none" });
+  return { ...other, remote: sb.remote, env: { ...env, MIRRORSHADE_STATE_DIR: other.state } };
+}
+
 let configHome: string | undefined;
 afterAll(() => {
   if (configHome) rmSync(configHome, { recursive: true, force: true });
