@@ -7,11 +7,11 @@
 import { readFileSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { elsewhere, reportedError, run, sandbox, startWatch, stop, waitFor, write, type Sandbox } from "../helpers";
+import { elsewhere, reportedError, run, startWatch, stop, waitFor, write, type Sandbox } from "../helpers";
 import { longHistory } from "../helpers/history";
 import { needs } from "../helpers/needs";
 import { httpRemote, sshRemote } from "../helpers/remotes";
-import { BUCKET, keys, objects, s3Env, startS3rver } from "../helpers/s3";
+import { BUCKET, keys, objects, s3Sandbox, startS3rver } from "../helpers/s3";
 import { SSHD } from "../helpers/sshd";
 
 type Saves = { saves: { id: string; files: { path: string; op: string }[] }[] };
@@ -45,14 +45,6 @@ describe("history over https and ssh", () => {
 });
 
 describe("history on S3 without versioning (s3rver)", () => {
-  const REMOTE = `s3://${BUCKET}/notes`;
-  function s3Sandbox(endpoint: string): Sandbox {
-    const sb = sandbox({ remote: "none" });
-    sb.remote = REMOTE;
-    sb.env = { ...sb.env, ...s3Env(endpoint), MIRRORSHADE_REMOTE: REMOTE };
-    return sb;
-  }
-
   it("log lists every push; restore --at brings back what the store holds and names the rest (exit 6, versioning hint)", async () => {
     const server = await startS3rver();
     const sb = s3Sandbox(server.endpoint);

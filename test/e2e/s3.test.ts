@@ -12,7 +12,6 @@ import {
   elsewhere,
   reportedError,
   run,
-  sandbox,
   start,
   startWatch,
   stop,
@@ -28,22 +27,14 @@ import {
   keys,
   objects,
   putText,
-  s3Env,
+  s3Sandbox,
   startProxy,
   startS3rver,
   type S3rver,
 } from "../helpers/s3";
 
+/** The prefix of s3Sandbox's remote, s3://test/notes. */
 const PREFIX = "notes";
-const REMOTE = `s3://${BUCKET}/${PREFIX}`;
-
-/** A sandbox whose remote is s3://test/notes on `endpoint`. */
-function s3Sandbox(endpoint: string, extraEnv: NodeJS.ProcessEnv = {}): Sandbox {
-  const sb = sandbox({ remote: "none" });
-  sb.remote = REMOTE;
-  sb.env = { ...sb.env, ...s3Env(endpoint), MIRRORSHADE_REMOTE: REMOTE, ...extraEnv };
-  return sb;
-}
 
 const push = (sb: Sandbox, ...extra: string[]) => run(["push", sb.work, "--json", ...extra], { env: sb.env });
 const restore = (sb: Sandbox, ...extra: string[]) => run(["restore", sb.work, "--json", ...extra], { env: sb.env });
