@@ -10,6 +10,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { expectCleanError } from "../helpers/credentials";
+import { needs } from "../helpers/needs";
 import { defer, isAlive, remoteFiles, run, sandbox, tempDir, write, type Sandbox } from "../helpers";
 
 /** A TCP server on loopback that accepts every connection and never says a word. */
@@ -109,7 +110,8 @@ describe("the state heals itself", () => {
 
   for (const files of [2, 80]) {
     it(`a full state-dir disk (${files} new files): a clear exit 4, no temp objects left; the next push lands once there is room`, async (ctx) => {
-      ctx.skip(process.getuid?.() !== 0, "mounting a tmpfs needs root");
+      const notRoot = needs("root"); // mounting a tmpfs needs root
+      ctx.skip(notRoot !== undefined, notRoot);
       const sb = sandbox();
       const mnt = path.join(tempDir("ms-tmpfs-"), "state");
       mkdirSync(mnt);

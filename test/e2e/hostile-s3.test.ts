@@ -26,6 +26,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { defer, run, start, waitFor, write, type RunResult, type Sandbox } from "../helpers";
 import { asUid, asUidUnavailable, traversable } from "../helpers/as-uid";
+import { needs } from "../helpers/needs";
 import { BUCKET, getText, keys, putText, s3Sandbox, startProxy, startS3rver, type S3rver } from "../helpers/s3";
 
 const PREFIX = "notes";
@@ -259,7 +260,7 @@ function fill(dir: string, leave: number): string {
   return filler;
 }
 
-describe.skipIf(process.getuid?.() !== 0)("a full disk (tmpfs), S3 backend", () => {
+describe.skipIf(needs("root"))("a full disk (tmpfs), S3 backend", () => {
   it("the state dir full while saving: one warning, no temp file left, the manifest written once space returns", async () => {
     const server = await startS3rver();
     const proxy = await startProxy(server.endpoint);
