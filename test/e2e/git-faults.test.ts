@@ -5,32 +5,12 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { expectCleanError } from "../helpers/credentials";
 import { needs } from "../helpers/needs";
-import { defer, isAlive, remoteFiles, run, sandbox, tempDir, write, type Sandbox } from "../helpers";
-
-/** A TCP server on loopback that accepts every connection and never says a word. */
-async function blackHole(): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("error", () => {});
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  defer(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  return (server.address() as net.AddressInfo).port;
-}
+import { blackHole, defer, isAlive, remoteFiles, run, sandbox, tempDir, write, type Sandbox } from "../helpers";
 
 /** Pids (other than ours) whose command line names `port`: a git, ssh or git-remote-https left talking to it. */
 function talkingTo(port: number): number[] {
@@ -56,7 +36,7 @@ describe("a remote that accepts and never answers", () => {
   for (const scheme of ["https", "ssh"] as const) {
     it(`${scheme}: push --retry-for 3s exits 4 well within its deadline and leaves no git or ssh behind`, async () => {
       const sb = sandbox({ remote: "none" });
-      const port = await blackHole();
+      const { port } = await blackHole();
       const url = scheme === "https" ? `https://127.0.0.1:${port}/x.git` : `ssh://git@127.0.0.1:${port}/x.git`;
       write(sb.work, "a.txt", "a\n");
       const started = Date.now();

@@ -24,7 +24,7 @@ import {
 import net from "node:net";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { defer, run, start, waitFor, write, type RunResult, type Sandbox } from "../helpers";
+import { blackHole, defer, run, start, waitFor, write, type RunResult, type Sandbox } from "../helpers";
 import { asUid, asUidUnavailable, traversable } from "../helpers/as-uid";
 import { needs } from "../helpers/needs";
 import { BUCKET, getText, keys, putText, s3Sandbox, startProxy, startS3rver, type S3rver } from "../helpers/s3";
@@ -221,24 +221,15 @@ describe("hostile work dir, S3 backend", () => {
   });
 
   it("a store that accepts connections and never answers: push --retry-for 3s exits 4 within its deadline", async () => {
-    const sockets: net.Socket[] = [];
-    const hole = net.createServer((s) => sockets.push(s));
-    await new Promise<void>((r) => hole.listen(0, "127.0.0.1", r));
-    defer(
-      () =>
-        new Promise<void>((r) => {
-          for (const s of sockets) s.destroy();
-          hole.close(() => r());
-        }),
-    );
-    const sb = hostileSandbox(`http://127.0.0.1:${(hole.address() as net.AddressInfo).port}`);
+    const hole = await blackHole();
+    const sb = hostileSandbox(`http://127.0.0.1:${hole.port}`);
     write(sb.work, "a.txt", "a\n");
     const started = Date.now();
     const r = await push(sb, "--retry-for", "3s");
     const took = Date.now() - started;
     expect(r.code, r.stderr).toBe(4);
     expect(took).toBeLessThan(20_000);
-    expect(sockets.length).toBeGreaterThan(0); // it did reach the black hole
+    expect(hole.accepted()).toBeGreaterThan(0); // it did reach the black hole
     expectNoStack(r.stderr);
   });
 });

@@ -368,6 +368,30 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A TCP server on loopback that accepts every connection and never says a word (a remote that
+ * hangs); closed after the test. `accepted()`: the connections it took so far.
+ */
+export async function blackHole(): Promise<{ port: number; accepted(): number }> {
+  const sockets = new Set<net.Socket>();
+  let accepted = 0;
+  const server = net.createServer((s) => {
+    accepted++;
+    sockets.add(s);
+    s.on("error", () => {}); // the client giving up resets it: no news
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  defer(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  );
+  return { port: (server.address() as net.AddressInfo).port, accepted: () => accepted };
+}
+
 /** Send `signal` (SIGTERM: the pod's stop) and wait for the process to exit. */
 export function stop(w: Running, signal: NodeJS.Signals = "SIGTERM"): Promise<RunResult> {
   w.proc.kill(signal);
