@@ -1,6 +1,6 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { commitCount, freePort, run, sandbox, start, waitFor, write } from "../helpers";
+import { commitCount, freePort, run, sandbox, start, waitFor, waitForStart, write } from "../helpers";
 import { startGitHttp } from "../helpers/githttp";
 
 async function get(port: number, path: string): Promise<{ status: number; body: string }> {
@@ -34,7 +34,7 @@ describe("health, readiness and metrics", () => {
 
     await startGitHttp({ root: path.dirname(sb.remote), token: "health-token-1", port: port0 });
     await waitFor("ready", async () => (await get(port, "/readyz")).status === 200, 60_000);
-    await w.waitForLog("watching", (l) => String(l.msg).startsWith("watching "));
+    await waitForStart(w);
     const before = metric((await get(port, "/metrics")).body, "mirrorshade_saves_total");
 
     write(sb.work, "a.txt", "hello\n");

@@ -23,6 +23,7 @@ import {
   stop,
   tempDir,
   waitFor,
+  waitForStart,
   write,
   type Sandbox,
 } from "../helpers";
@@ -90,7 +91,7 @@ describe("a config file planted in the work dir (the current directory) configur
     const port = await freePort();
     const { sb, env } = planted(() => ({ listen: `127.0.0.1:${port}`, ignore: ["**"] }));
     const w = start(["watch", "--debounce", "200ms"], { cwd: sb.work, env });
-    await w.waitForLog("watch to start", (l) => String(l.msg).startsWith("watching "));
+    await waitForStart(w);
     expect(await refused(port)).toBe(true);
     write(sb.work, "later.md", "written while watching\n");
     await waitFor("later.md saved", () => remoteFiles(sb.remote).get("later.md") === "written while watching\n");

@@ -20,6 +20,7 @@ import {
   stop,
   tempDir,
   waitFor,
+  waitForStart,
   write,
   type RunResult,
   type Sandbox,
@@ -202,7 +203,7 @@ describe("a planted repo is data, never git's configuration", () => {
     const sb = hostile();
     write(sb.work, "top.txt", "top\n");
     const w = start(["watch", "--debounce", "200ms"], { cwd: sb.work, env: sb.env });
-    await w.waitForLog("watch to start", (l) => String(l.msg).startsWith("watching "));
+    await waitForStart(w);
     mkdirSync(path.join(sb.work, "sub"));
     git(path.join(sb.work, "sub"), "init", "-q");
     write(sb.work, "sub/x.txt", "x1\n");
@@ -247,7 +248,7 @@ describe("links, special files and odd names", () => {
     expect(remoteFiles(sb.remote).get("nb.ipynb")).toBe('{"cells": []}');
 
     const w = start(["watch", "--debounce", "200ms"], { cwd: sb.work, env: sb.env });
-    await w.waitForLog("watch to start", (l) => String(l.msg).startsWith("watching "));
+    await waitForStart(w);
     write(sb.work, "other.txt", "3\n");
     await waitFor("other.txt saved by watch", () => remoteFiles(sb.remote).get("other.txt") === "3\n");
     const stopped = Date.now();
