@@ -97,6 +97,25 @@ export function groupMembers(pgid) {
  * Wait until a process group is quiet: no git (or sh) running in it and the leader's CPU
  * time (own + reaped children) unchanged for `quietMs`. A save in progress is not quiet.
  */
+/**
+ * Wait until every thread of `pid` is traced by `tracer` (strace -f -p has attached): what
+ * it runs from then on is in its log.
+ */
+export async function waitTraced(pid, tracer, { timeout = 30_000 } = {}) {
+  const end = now() + timeout;
+  const tracedBy = (tid) =>
+    Number(/^TracerPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8"))?.[1]);
+  while (now() < end) {
+    try {
+      if (readdirSync(`/proc/${pid}/task`).every((tid) => tracedBy(tid) === tracer)) return;
+    } catch {
+      // a thread ended between the listing and its read: look again
+    }
+    await sleep(20);
+  }
+  throw new Error(`pid ${pid} not traced by ${tracer} within ${timeout} ms`);
+}
+
 export async function waitQuiet(proc, { quietMs = 600, timeout = 300_000, busy = /^(git|sh)$|^git-/ } = {}) {
   const end = now() + timeout;
   let last = -1;

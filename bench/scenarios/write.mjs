@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { RAW_SAVE_ONE, readRef, waitRef } from "../lib/git.mjs";
-import { Proc, now, run, sleep, which } from "../lib/proc.mjs";
-import { waitQuiet } from "../lib/procfs.mjs";
+import { Proc, now, run, which } from "../lib/proc.mjs";
+import { waitQuiet, waitTraced } from "../lib/procfs.mjs";
 import { fmtStats, stats } from "../lib/stats.mjs";
 import { gitwatchQuiet, hasInotify, rawFixture, startGitwatch } from "../references.mjs";
 import { fixture, startWatchQuiet, stopWatch } from "../subject.mjs";
@@ -189,7 +189,7 @@ async function gitProcessesPerSave(ctx, fx, w, raw, rel, debounceMs) {
   if (!which("strace")) return { skipped: "strace not installed" };
   const file = path.join(ctx.tmp, "strace-save.txt");
   const s = new Proc("strace", "strace", ["-f", "-qq", "-e", "trace=execve", "-o", file, "-p", String(w.pid)]);
-  await sleep(500);
+  await waitTraced(w.pid, s.pid);
   await writeToRemote(fx, rel, smallContent(rel, ` strace ${Date.now()}`), debounceMs);
   await waitQuiet(w);
   await s.stop({ signal: "SIGINT", timeout: 10_000 });

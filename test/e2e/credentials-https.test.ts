@@ -10,6 +10,7 @@ import { expectCleanError, filesBelow } from "../helpers/credentials";
 import { startGitHttp } from "../helpers/githttp";
 import { httpRemote } from "../helpers/remotes";
 import {
+  elsewhere,
   initConfig,
   jsonLogs,
   remoteFiles,
@@ -41,8 +42,8 @@ describe("git over https with a token", () => {
     expect(server.requests["POST git-receive-pack"]).toBeGreaterThan(0);
     expect(server.log.every((r) => r.user === "x-access-token")).toBe(true);
 
-    const other = sandbox({ remote: "none" });
-    const restored = await run(["restore", other.work], { env: { ...env, MIRRORSHADE_STATE_DIR: other.state } });
+    const other = elsewhere(sb, env);
+    const restored = await run(["restore", other.work], { env: other.env });
     expect(restored.code, restored.stderr).toBe(0);
     expect(readFileSync(path.join(other.work, "a.txt"), "utf8")).toBe("over http\n");
 

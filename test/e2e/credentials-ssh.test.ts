@@ -13,6 +13,7 @@ import { needs } from "../helpers/needs";
 import { sshRemote } from "../helpers/remotes";
 import { SSHD, sshKeygen, startSshd } from "../helpers/sshd";
 import {
+  elsewhere,
   initConfig,
   jsonLogs,
   remoteFiles,
@@ -50,13 +51,12 @@ describe.skipIf(needs(...SSHD))("git over ssh", () => {
     expect(statSync(path.join(sb.state, "ssh", "key-0")).mode & 0o777).toBe(0o600);
 
     // Another pod: restore into an empty dir, then watch it.
-    const other = sandbox({ remote: "none" });
-    const env2 = { ...env, MIRRORSHADE_STATE_DIR: other.state };
-    const restored = await run(["restore", other.work], { env: env2 });
+    const other = elsewhere(sb, env);
+    const restored = await run(["restore", other.work], { env: other.env });
     expect(restored.code, restored.stderr).toBe(0);
     expect(readFileSync(path.join(other.work, "a.txt"), "utf8")).toBe("over ssh\n");
 
-    const w = await startWatch(other, [], env2);
+    const w = await startWatch(other);
     write(other.work, "b.txt", "from watch\n");
     await waitFor("b.txt to land over ssh", () => remoteFiles(sb.remote).get("b.txt") === "from watch\n");
     const stopped = await stop(w);

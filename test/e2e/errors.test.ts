@@ -2,8 +2,9 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROOT, cleanEnv, cliCommand, reportedError, run, sandbox, tempDir, write, type RunResult } from "../helpers";
+import { ROOT, cleanEnv, cliCommand, run, sandbox, tempDir, write } from "../helpers";
 import { SETPRIV, asUid } from "../helpers/as-uid";
+import { expectCleanError } from "../helpers/credentials";
 import { needs } from "../helpers/needs";
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version;
@@ -16,18 +17,6 @@ function bare(): { cwd: string; env: NodeJS.ProcessEnv } {
     cwd,
     env: { ...cleanEnv(), MIRRORSHADE_STATE_DIR: path.join(cwd, "state"), MIRRORSHADE_LOG_FORMAT: "json" },
   };
-}
-
-/** Exit `code`, one line starting with "mirrorshade:" (a hint may follow), no stack trace. */
-function expectCleanError(r: RunResult, code: number, mention?: RegExp): string {
-  expect(r.code, r.stderr).toBe(code);
-  const lines = reportedError(r.stderr);
-  expect(lines[0], r.stderr).toMatch(/^mirrorshade: \S/);
-  expect(lines.filter((l) => l.startsWith("mirrorshade:"))).toHaveLength(1);
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-  expect(r.stderr).not.toMatch(/unexpected error/);
-  if (mention) expect(lines[0]).toMatch(mention);
-  return lines[0]!;
 }
 
 describe("errors", () => {

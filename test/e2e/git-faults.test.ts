@@ -5,31 +5,12 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { expectCleanError } from "../helpers/credentials";
-import { defer, isAlive, remoteFiles, run, sandbox, tempDir, write, type Sandbox } from "../helpers";
-
-/** A TCP server on loopback that accepts every connection and never says a word. */
-async function blackHole(): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("error", () => {});
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  defer(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  return (server.address() as net.AddressInfo).port;
-}
+import { needs } from "../helpers/needs";
+import { blackHole, defer, isAlive, remoteFiles, run, sandbox, tempDir, write, type Sandbox } from "../helpers";
 
 /** Pids (other than ours) whose command line names `port`: a git, ssh or git-remote-https left talking to it. */
 function talkingTo(port: number): number[] {
@@ -55,7 +36,7 @@ describe("a remote that accepts and never answers", () => {
   for (const scheme of ["https", "ssh"] as const) {
     it(`${scheme}: push --retry-for 3s exits 4 well within its deadline and leaves no git or ssh behind`, async () => {
       const sb = sandbox({ remote: "none" });
-      const port = await blackHole();
+      const { port } = await blackHole();
       const url = scheme === "https" ? `https://127.0.0.1:${port}/x.git` : `ssh://git@127.0.0.1:${port}/x.git`;
       write(sb.work, "a.txt", "a\n");
       const started = Date.now();
@@ -109,7 +90,8 @@ describe("the state heals itself", () => {
 
   for (const files of [2, 80]) {
     it(`a full state-dir disk (${files} new files): a clear exit 4, no temp objects left; the next push lands once there is room`, async (ctx) => {
-      ctx.skip(process.getuid?.() !== 0, "mounting a tmpfs needs root");
+      const notRoot = needs("root"); // mounting a tmpfs needs root
+      ctx.skip(notRoot !== undefined, notRoot);
       const sb = sandbox();
       const mnt = path.join(tempDir("ms-tmpfs-"), "state");
       mkdirSync(mnt);

@@ -1,17 +1,7 @@
-import net from "node:net";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { commitCount, run, sandbox, start, waitFor, write } from "../helpers";
+import { commitCount, freePort, run, sandbox, start, waitFor, waitForStart, write } from "../helpers";
 import { startGitHttp } from "../helpers/githttp";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function get(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
@@ -44,7 +34,7 @@ describe("health, readiness and metrics", () => {
 
     await startGitHttp({ root: path.dirname(sb.remote), token: "health-token-1", port: port0 });
     await waitFor("ready", async () => (await get(port, "/readyz")).status === 200, 60_000);
-    await w.waitForLog("watching", (l) => String(l.msg).startsWith("watching "));
+    await waitForStart(w);
     const before = metric((await get(port, "/metrics")).body, "mirrorshade_saves_total");
 
     write(sb.work, "a.txt", "hello\n");

@@ -7,11 +7,11 @@
 import { readFileSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { reportedError, run, sandbox, startWatch, stop, waitFor, write, type Sandbox } from "../helpers";
+import { elsewhere, reportedError, run, startWatch, stop, waitFor, write, type Sandbox } from "../helpers";
 import { longHistory } from "../helpers/history";
 import { needs } from "../helpers/needs";
 import { httpRemote, sshRemote } from "../helpers/remotes";
-import { BUCKET, keys, objects, s3Env, startS3rver } from "../helpers/s3";
+import { BUCKET, keys, objects, s3Sandbox, startS3rver } from "../helpers/s3";
 import { SSHD } from "../helpers/sshd";
 
 type Saves = { saves: { id: string; files: { path: string; op: string }[] }[] };
@@ -25,10 +25,8 @@ async function overTheWire(sb: Sandbox, env: NodeJS.ProcessEnv): Promise<void> {
   const log = await run(["log", sb.work, "--json", "--", "a.txt"], { env });
   expect(log.code, log.stderr).toBe(0);
   expect((JSON.parse(log.stdout) as Saves).saves.map((s) => s.id)).toEqual([h.ids[60], h.ids[0]]);
-  const other = sandbox({ remote: "none" });
-  const back = await run(["restore", other.work, "--at", h.ids[30]!.slice(0, 12)], {
-    env: { ...env, MIRRORSHADE_STATE_DIR: other.state },
-  });
+  const other = elsewhere(sb, env);
+  const back = await run(["restore", other.work, "--at", h.ids[30]!.slice(0, 12)], { env: other.env });
   expect(back.code, back.stderr).toBe(0);
   expect(read(other.work, "a.txt")).toBe("a0\n");
   expect(read(other.work, "log.txt")).toBe(h.logAt(30));
@@ -47,18 +45,6 @@ describe("history over https and ssh", () => {
 });
 
 describe("history on S3 without versioning (s3rver)", () => {
-  const REMOTE = `s3://${BUCKET}/notes`;
-  function s3Sandbox(endpoint: string): Sandbox {
-    const sb = sandbox({ remote: "none" });
-    sb.remote = REMOTE;
-    sb.env = { ...sb.env, ...s3Env(endpoint), MIRRORSHADE_REMOTE: REMOTE };
-    return sb;
-  }
-  const elsewhere = (sb: Sandbox): Sandbox => {
-    const other = sandbox({ remote: "none" });
-    return { ...other, remote: sb.remote, env: { ...sb.env, MIRRORSHADE_STATE_DIR: other.state } };
-  };
-
   it("log lists every push; restore --at brings back what the store holds and names the rest (exit 6, versioning hint)", async () => {
     const server = await startS3rver();
     const sb = s3Sandbox(server.endpoint);

@@ -11,6 +11,7 @@ import {
   branches,
   cloneRemote,
   commitAndPush,
+  elsewhere,
   git,
   isAncestor,
   remoteFiles,
@@ -41,12 +42,6 @@ async function logJson(sb: Sandbox, ...extra: string[]): Promise<Saves["saves"]>
   const r = await run(["log", sb.work, "--json", ...extra], { env: sb.env });
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as Saves).saves;
-}
-
-/** Another pod on the same remote: its own empty work dir and state dir. */
-function elsewhere(sb: Sandbox): Sandbox {
-  const other = sandbox({ remote: "none" });
-  return { ...other, remote: sb.remote, env: { ...sb.env, MIRRORSHADE_STATE_DIR: other.state } };
 }
 
 const FILES = { "a.txt": "a original\n", "notes/n.ipynb": '{"cells": []}\n' };

@@ -14,6 +14,7 @@ import { sshKeygen, startSshd } from "../helpers/sshd";
 import {
   jsonLogs,
   commitCount,
+  freePort,
   git,
   remoteFiles,
   run,
@@ -22,18 +23,10 @@ import {
   stop,
   tempDir,
   waitFor,
+  waitForStart,
   write,
   type Sandbox,
 } from "../helpers";
-
-/** A port nothing listens on (bound, then released). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -98,7 +91,7 @@ describe("a config file planted in the work dir (the current directory) configur
     const port = await freePort();
     const { sb, env } = planted(() => ({ listen: `127.0.0.1:${port}`, ignore: ["**"] }));
     const w = start(["watch", "--debounce", "200ms"], { cwd: sb.work, env });
-    await w.waitForLog("watch to start", (l) => String(l.msg).startsWith("watching "));
+    await waitForStart(w);
     expect(await refused(port)).toBe(true);
     write(sb.work, "later.md", "written while watching\n");
     await waitFor("later.md saved", () => remoteFiles(sb.remote).get("later.md") === "written while watching\n");

@@ -11,6 +11,7 @@ import { expectCleanError, filesBelow } from "../helpers/credentials";
 import { startGitHttp } from "../helpers/githttp";
 import {
   cleanEnv,
+  elsewhere,
   git,
   remoteFiles,
   run,
@@ -19,6 +20,7 @@ import {
   stop,
   tempDir,
   waitFor,
+  waitForStart,
   write,
   type RunResult,
   type Sandbox,
@@ -201,7 +203,7 @@ describe("a planted repo is data, never git's configuration", () => {
     const sb = hostile();
     write(sb.work, "top.txt", "top\n");
     const w = start(["watch", "--debounce", "200ms"], { cwd: sb.work, env: sb.env });
-    await w.waitForLog("watch to start", (l) => String(l.msg).startsWith("watching "));
+    await waitForStart(w);
     mkdirSync(path.join(sb.work, "sub"));
     git(path.join(sb.work, "sub"), "init", "-q");
     write(sb.work, "sub/x.txt", "x1\n");
@@ -246,7 +248,7 @@ describe("links, special files and odd names", () => {
     expect(remoteFiles(sb.remote).get("nb.ipynb")).toBe('{"cells": []}');
 
     const w = start(["watch", "--debounce", "200ms"], { cwd: sb.work, env: sb.env });
-    await w.waitForLog("watch to start", (l) => String(l.msg).startsWith("watching "));
+    await waitForStart(w);
     write(sb.work, "other.txt", "3\n");
     await waitFor("other.txt saved by watch", () => remoteFiles(sb.remote).get("other.txt") === "3\n");
     const stopped = Date.now();
@@ -281,11 +283,8 @@ describe("links, special files and odd names", () => {
     expect(files.get("notes.txt")).toBe("plain ascii, not UTF-16\nline two\n");
     expect(files.get("nb.ipynb")).toBe('{"cells": []}\n');
     // And back: a restore elsewhere writes the same bytes.
-    const other = sandbox({ remote: "none" });
-    const restored = await run(["restore", "."], {
-      cwd: other.work,
-      env: { ...sb.env, MIRRORSHADE_STATE_DIR: other.state },
-    });
+    const other = elsewhere(sb);
+    const restored = await run(["restore", "."], { cwd: other.work, env: other.env });
     expect(restored.code, restored.stderr).toBe(0);
     expect(readFileSync(path.join(other.work, "notes.txt"), "utf8")).toBe("plain ascii, not UTF-16\nline two\n");
   });

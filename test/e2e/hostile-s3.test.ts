@@ -24,9 +24,10 @@ import {
 import net from "node:net";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { defer, run, sandbox, start, waitFor, write, type RunResult, type Sandbox } from "../helpers";
+import { blackHole, defer, run, start, waitFor, write, type RunResult, type Sandbox } from "../helpers";
 import { asUid, asUidUnavailable, traversable } from "../helpers/as-uid";
-import { BUCKET, getText, keys, putText, s3Env, startProxy, startS3rver, type S3rver } from "../helpers/s3";
+import { needs } from "../helpers/needs";
+import { BUCKET, getText, keys, putText, s3Sandbox, startProxy, startS3rver, type S3rver } from "../helpers/s3";
 
 const PREFIX = "notes";
 const REMOTE = `s3://${BUCKET}/${PREFIX}`;
@@ -38,18 +39,14 @@ interface Hostile extends Sandbox {
   outside: string;
 }
 
-function s3Sandbox(endpoint: string, extraEnv: NodeJS.ProcessEnv = {}): Hostile {
-  const sb = sandbox({ remote: "none" });
+/** s3Sandbox, with the secret outside the work dir. */
+function hostileSandbox(endpoint: string, extraEnv: NodeJS.ProcessEnv = {}): Hostile {
+  const sb = s3Sandbox(endpoint, extraEnv, REMOTE);
   const outside = path.join(sb.root, "outside");
   mkdirSync(outside);
   writeFileSync(path.join(outside, "secret.json"), JSON.stringify({ SECRET }));
   writeFileSync(path.join(outside, "name.txt"), SECRET);
-  return {
-    ...sb,
-    outside,
-    remote: REMOTE,
-    env: { ...sb.env, ...s3Env(endpoint), MIRRORSHADE_REMOTE: REMOTE, ...extraEnv },
-  };
+  return { ...sb, outside };
 }
 
 /** `push --json` from inside the work dir, as a container runs it. */
@@ -89,7 +86,7 @@ function temps(dir: string): string[] {
 describe("hostile work dir, S3 backend", () => {
   it("a saved dir swapped for a symlink to a secret dir (within the debounce window) uploads nothing from outside", async () => {
     const server = await startS3rver();
-    const sb = s3Sandbox(server.endpoint);
+    const sb = hostileSandbox(server.endpoint);
     write(sb.work, "f/name.txt", "inside v1\n");
     write(sb.work, "other.txt", "other\n");
     const w = start(["watch", "--debounce", "1s"], { cwd: sb.work, env: sb.env });
@@ -109,7 +106,7 @@ describe("hostile work dir, S3 backend", () => {
 
   it("a notebook symlinked to an outside secret and a link to /dev/zero are skipped with a warning; the rest is saved", async () => {
     const server = await startS3rver();
-    const sb = s3Sandbox(server.endpoint);
+    const sb = hostileSandbox(server.endpoint);
     symlinkSync(path.join(sb.outside, "secret.json"), path.join(sb.work, "leak.ipynb"));
     symlinkSync("/dev/zero", path.join(sb.work, "z.ipynb"));
     write(sb.work, "ok.ipynb", '{"cells": []}');
@@ -126,7 +123,7 @@ describe("hostile work dir, S3 backend", () => {
 
   it("a FIFO, a socket and a device are skipped at once with their reason; the rest is saved, exit 0", async () => {
     const server = await startS3rver();
-    const sb = s3Sandbox(server.endpoint);
+    const sb = hostileSandbox(server.endpoint);
     write(sb.work, "ok.txt", "ok\n");
     execFileSync("mkfifo", [path.join(sb.work, "pipe.ipynb"), path.join(sb.work, "pipe.txt")]);
     const sock = net.createServer().listen(path.join(sb.work, "s.sock"));
@@ -148,7 +145,7 @@ describe("hostile work dir, S3 backend", () => {
 
   it("a name that is not UTF-8 and a path longer than the kernel takes are skipped with a reason; the rest is saved", async () => {
     const server = await startS3rver();
-    const sb = s3Sandbox(server.endpoint);
+    const sb = hostileSandbox(server.endpoint);
     write(sb.work, "ok.txt", "ok\n");
     writeFileSync(Buffer.concat([Buffer.from(sb.work + "/bad-"), Buffer.from([0xff, 0xfe]), Buffer.from(".txt")]), "x");
     // 20 levels of 250-byte names: over PATH_MAX (4096) from the root, built with relative steps.
@@ -168,7 +165,7 @@ describe("hostile work dir, S3 backend", () => {
     "an unreadable file and dir (EACCES, another uid's 0600) are skipped with a reason; the rest is saved, exit 0",
     async () => {
       const server = await startS3rver();
-      const sb = s3Sandbox(server.endpoint);
+      const sb = hostileSandbox(server.endpoint);
       const u = asUid(UID);
       traversable(sb.work);
       chownSync(sb.work, UID, 0);
@@ -204,7 +201,7 @@ describe("hostile work dir, S3 backend", () => {
   it("a parent dir swapped for a symlink mid-restore: that path is skipped with a reason, nothing written outside, no temp file left", async () => {
     const server = await startS3rver();
     const proxy = await startProxy(server.endpoint);
-    const sb = s3Sandbox(proxy.endpoint);
+    const sb = hostileSandbox(proxy.endpoint);
     await putText(server.client, `${PREFIX}/f/x.txt`, "remote x\n");
     await putText(server.client, `${PREFIX}/top.txt`, "remote top\n");
     const before = readdirSync(sb.outside).sort();
@@ -224,24 +221,15 @@ describe("hostile work dir, S3 backend", () => {
   });
 
   it("a store that accepts connections and never answers: push --retry-for 3s exits 4 within its deadline", async () => {
-    const sockets: net.Socket[] = [];
-    const hole = net.createServer((s) => sockets.push(s));
-    await new Promise<void>((r) => hole.listen(0, "127.0.0.1", r));
-    defer(
-      () =>
-        new Promise<void>((r) => {
-          for (const s of sockets) s.destroy();
-          hole.close(() => r());
-        }),
-    );
-    const sb = s3Sandbox(`http://127.0.0.1:${(hole.address() as net.AddressInfo).port}`);
+    const hole = await blackHole();
+    const sb = hostileSandbox(`http://127.0.0.1:${hole.port}`);
     write(sb.work, "a.txt", "a\n");
     const started = Date.now();
     const r = await push(sb, "--retry-for", "3s");
     const took = Date.now() - started;
     expect(r.code, r.stderr).toBe(4);
     expect(took).toBeLessThan(20_000);
-    expect(sockets.length).toBeGreaterThan(0); // it did reach the black hole
+    expect(hole.accepted()).toBeGreaterThan(0); // it did reach the black hole
     expectNoStack(r.stderr);
   });
 });
@@ -263,11 +251,11 @@ function fill(dir: string, leave: number): string {
   return filler;
 }
 
-describe.skipIf(process.getuid?.() !== 0)("a full disk (tmpfs), S3 backend", () => {
+describe.skipIf(needs("root"))("a full disk (tmpfs), S3 backend", () => {
   it("the state dir full while saving: one warning, no temp file left, the manifest written once space returns", async () => {
     const server = await startS3rver();
     const proxy = await startProxy(server.endpoint);
-    const sb = s3Sandbox(proxy.endpoint);
+    const sb = hostileSandbox(proxy.endpoint);
     tmpfs(sb.state, "2m");
     for (let i = 0; i < 400; i++) write(sb.work, `d/file-${i}-${"x".repeat(60)}.txt`, `${i}\n`);
     const filler = fill(sb.state, 24 * 1024);
@@ -289,7 +277,7 @@ describe.skipIf(process.getuid?.() !== 0)("a full disk (tmpfs), S3 backend", () 
 
   it("the work dir full while restoring: exit 4 after --retry-for, no temp file left; restores once space returns", async () => {
     const server = await startS3rver();
-    const sb = s3Sandbox(server.endpoint);
+    const sb = hostileSandbox(server.endpoint);
     tmpfs(sb.work, "1m");
     const big = randomBytes(1536 * 1024);
     await server.client.send(

@@ -15,10 +15,10 @@ import { needs } from "../helpers/needs";
 import { httpRemote, sshRemote } from "../helpers/remotes";
 import { SSHD, sshKeygen } from "../helpers/sshd";
 import {
+  elsewhere,
   initConfig,
   remoteFiles,
   run,
-  sandbox,
   startWatch,
   stop,
   waitFor,
@@ -123,9 +123,8 @@ describe("leak scan", () => {
       record(seen, "watch", await stop(w));
 
       // Another pod restores; then a wrong token, a token from the env, a token in the URL.
-      const other = sandbox({ remote: "none" });
-      const env2 = { ...env, MIRRORSHADE_STATE_DIR: other.state };
-      const restored = record(seen, "restore", await run(["restore", other.work, "--json"], { env: env2 }));
+      const other = elsewhere(sb, env);
+      const restored = record(seen, "restore", await run(["restore", other.work, "--json"], { env: other.env }));
       expect(restored.code, restored.stderr).toBe(0);
 
       writeFileSync(tokenFile, wrong + "\n");
@@ -191,12 +190,8 @@ describe("leak scan", () => {
     expect(pushed.code, pushed.stderr).toBe(0);
     expect(remoteFiles(sb.remote).get("a.txt")).toBe("one\n");
 
-    const other = sandbox({ remote: "none" });
-    const restored = record(
-      seen,
-      "restore",
-      await run(["restore", other.work, "--json"], { env: { ...env, MIRRORSHADE_STATE_DIR: other.state } }),
-    );
+    const other = elsewhere(sb, env);
+    const restored = record(seen, "restore", await run(["restore", other.work, "--json"], { env: other.env }));
     expect(restored.code, restored.stderr).toBe(0);
 
     write(sb.work, "b.txt", "two\n");

@@ -14,7 +14,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { git, run, startWatch, stop, tempDir, waitFor, write, type Running, type Sandbox } from "../helpers";
-import { fixture, jupyter, parse, sources, validate, type Nb, type Obj } from "../helpers/notebooks";
+import { fixture, jupyter, parse, replaceOnce, sources, validate, variant, type Obj } from "../helpers/notebooks";
 import { PREFIX, conflictLines, copiesIn, gitWorld, s3World, type World } from "../helpers/worlds";
 
 const ALICE = ["--pull", "1s", "--debounce", "500ms"];
@@ -22,19 +22,6 @@ const BOB = ["--pull", "1s", "--debounce", "3s", "--max-delay", "10s"];
 
 const read = (sb: Sandbox, rel: string) => readFileSync(path.join(sb.work, rel), "utf8");
 const readOr = (sb: Sandbox, rel: string) => (existsSync(path.join(sb.work, rel)) ? read(sb, rel) : undefined);
-
-/** `text` with `from` (which must occur once) replaced: an edit as an editor makes it, layout kept. */
-function replace(text: string, from: string, to: string): string {
-  expect(text.split(from).length, `${from} occurs once`).toBe(2);
-  return text.replace(from, () => to);
-}
-
-/** A notebook changed through its parsed form, written the way Jupyter writes it. */
-function variant(text: string, change: (nb: Nb) => void): string {
-  const nb = parse(text);
-  change(nb);
-  return jupyter(nb);
-}
 
 const merges = (w: Running) => w.logs().filter((l) => l.msg === "merged nb.ipynb (cells from both sides)");
 
@@ -63,10 +50,10 @@ describe.each([
     const { a, b, wa, wb } = await twoSides(world, base);
     expect(read(b.sb, "nb.ipynb")).toBe(base);
 
-    write(b.sb.work, "nb.ipynb", replace(base, '"1 / 0"', '"1 / 2"'));
-    write(a.sb.work, "nb.ipynb", replace(base, '"1 + 1"', '"1 + 2"'));
+    write(b.sb.work, "nb.ipynb", replaceOnce(base, '"1 / 0"', '"1 / 2"'));
+    write(a.sb.work, "nb.ipynb", replaceOnce(base, '"1 + 1"', '"1 + 2"'));
     // Python's layout, floats (2.0, 1e-05) and escapes included: every byte but the two edits as it was.
-    const both = replace(replace(base, '"1 + 1"', '"1 + 2"'), '"1 / 0"', '"1 / 2"');
+    const both = replaceOnce(replaceOnce(base, '"1 + 1"', '"1 + 2"'), '"1 / 0"', '"1 / 2"');
     await waitFor("the merged notebook at the remote", async () => (await world.files()).get("nb.ipynb") === both);
     await waitFor("the merged notebook in bob's dir", () => readOr(b.sb, "nb.ipynb") === both);
     await waitFor("the merged notebook in alice's dir", () => readOr(a.sb, "nb.ipynb") === both);
@@ -91,8 +78,8 @@ describe.each([
   it("the same cell edited differently: ours in place, theirs as the conflict copy", async () => {
     const world = await makeWorld();
     const { a, b, wa, wb } = await twoSides(world, base);
-    const bobs = replace(base, '"1 + 1"', '"1 + 3"');
-    const alices = replace(base, '"1 + 1"', '"1 + 2"');
+    const bobs = replaceOnce(base, '"1 + 1"', '"1 + 3"');
+    const alices = replaceOnce(base, '"1 + 1"', '"1 + 2"');
     write(b.sb.work, "nb.ipynb", bobs);
     write(a.sb.work, "nb.ipynb", alices);
 
@@ -153,7 +140,7 @@ describe.each([
   const STRIP = ["--strip-outputs"];
   /** Outputs only a run wrote: they must never reach the remote. */
   const ran = (who: string) =>
-    replace(fixture("v4.5-ids.ipynb"), '"evalue": "division by zero"', `"evalue": "OUTPUT-OF-${who}-4e1d"`);
+    replaceOnce(fixture("v4.5-ids.ipynb"), '"evalue": "division by zero"', `"evalue": "OUTPUT-OF-${who}-4e1d"`);
   const outputsIn = (text: string) =>
     parse(text).cells.filter((c) => c.cell_type === "code" && ((c.outputs as Obj[]).length || c.execution_count));
 
@@ -181,12 +168,12 @@ describe.each([
     expect((await world.files()).has("old.ipynb")).toBe(false);
 
     // Alice edits a cell (her outputs stay): it reaches bob's dir by cell, bob's outputs intact.
-    const edited = replace(alice, '"1 + 1"', '"1 + 2"');
+    const edited = replaceOnce(alice, '"1 + 1"', '"1 + 2"');
     write(a.sb.work, "nb.ipynb", edited);
-    const strippedEdit = replace(stripped, '"1 + 1"', '"1 + 2"');
+    const strippedEdit = replaceOnce(stripped, '"1 + 1"', '"1 + 2"');
     await waitFor("alice's edit at the remote", async () => (await world.files()).get("nb.ipynb") === strippedEdit);
     await waitFor("alice's edit in bob's dir", () => readOr(b.sb, "nb.ipynb")?.includes('"1 + 2"'));
-    expect(read(b.sb, "nb.ipynb")).toBe(replace(bob, '"1 + 1"', '"1 + 2"'));
+    expect(read(b.sb, "nb.ipynb")).toBe(replaceOnce(bob, '"1 + 1"', '"1 + 2"'));
     expect(read(a.sb, "nb.ipynb")).toBe(edited);
     for (const w of [wa, wb]) expect(conflictLines(w)).toEqual([]);
     expect((await stop(wa)).code).toBe(0);

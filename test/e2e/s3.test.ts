@@ -9,9 +9,9 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   cleanEnv,
+  elsewhere,
   reportedError,
   run,
-  sandbox,
   start,
   startWatch,
   stop,
@@ -27,31 +27,17 @@ import {
   keys,
   objects,
   putText,
-  s3Env,
+  s3Sandbox,
   startProxy,
   startS3rver,
   type S3rver,
 } from "../helpers/s3";
 
+/** The prefix of s3Sandbox's remote, s3://test/notes. */
 const PREFIX = "notes";
-const REMOTE = `s3://${BUCKET}/${PREFIX}`;
-
-/** A sandbox whose remote is s3://test/notes on `endpoint`. */
-function s3Sandbox(endpoint: string, extraEnv: NodeJS.ProcessEnv = {}): Sandbox {
-  const sb = sandbox({ remote: "none" });
-  sb.remote = REMOTE;
-  sb.env = { ...sb.env, ...s3Env(endpoint), MIRRORSHADE_REMOTE: REMOTE, ...extraEnv };
-  return sb;
-}
 
 const push = (sb: Sandbox, ...extra: string[]) => run(["push", sb.work, "--json", ...extra], { env: sb.env });
 const restore = (sb: Sandbox, ...extra: string[]) => run(["restore", sb.work, "--json", ...extra], { env: sb.env });
-
-/** Another machine: a fresh work dir and state dir on the same remote. */
-function elsewhere(sb: Sandbox): Sandbox {
-  const other = sandbox({ remote: "none" });
-  return { ...other, remote: sb.remote, env: { ...sb.env, MIRRORSHADE_STATE_DIR: other.state } };
-}
 
 function listFiles(dir: string, base = dir): string[] {
   return readdirSync(dir, { withFileTypes: true })

@@ -31,6 +31,7 @@ import {
   stop,
   tempDir,
   waitFor,
+  waitForStart,
   write,
 } from "../helpers";
 
@@ -46,7 +47,7 @@ describe("the state dir and its lock, keyed by the work dir's real path", () => 
     symlinkSync(sb.work, link);
 
     const first = start(["watch", sb.work, "--debounce", "200ms"], { env: xenv });
-    await first.waitForLog("watch to start", (l) => String(l.msg).startsWith("watching "));
+    await waitForStart(first);
     const second = await run(["watch", link, "--debounce", "200ms"], { env: xenv, timeoutMs: 30_000 });
     expectCleanError(second, 2, /already runs/);
     // One state dir for both names, named after the real dir.

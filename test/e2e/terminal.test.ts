@@ -4,7 +4,6 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -12,6 +11,7 @@ import {
   cleanEnv,
   commitCount,
   defer,
+  freePort,
   remoteFiles,
   sandbox,
   startWatch,
@@ -208,15 +208,4 @@ function killLockHolder(state: string): void {
   } catch {
     // gone
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }

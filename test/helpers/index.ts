@@ -61,6 +61,15 @@ export function sandbox(opts: { remote?: "empty" | "none" } = {}): Sandbox {
   return { root, work, state, remote, env };
 }
 
+/**
+ * Another pod on the remote of `sb`: its own empty work dir and state dir, with the env of `sb`
+ * (or `env`, when the remote needs credentials `sb.env` lacks) otherwise.
+ */
+export function elsewhere(sb: Sandbox, env: NodeJS.ProcessEnv = sb.env): Sandbox {
+  const other = sandbox({ remote: "none" });
+  return { ...other, remote: sb.remote, env: { ...env, MIRRORSHADE_STATE_DIR: other.state } };
+}
+
 let configHome: string | undefined;
 afterAll(() => {
   if (configHome) rmSync(configHome, { recursive: true, force: true });
@@ -359,6 +368,30 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A TCP server on loopback that accepts every connection and never says a word (a remote that
+ * hangs); closed after the test. `accepted()`: the connections it took so far.
+ */
+export async function blackHole(): Promise<{ port: number; accepted(): number }> {
+  const sockets = new Set<net.Socket>();
+  let accepted = 0;
+  const server = net.createServer((s) => {
+    accepted++;
+    sockets.add(s);
+    s.on("error", () => {}); // the client giving up resets it: no news
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  defer(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  );
+  return { port: (server.address() as net.AddressInfo).port, accepted: () => accepted };
+}
+
 /** Send `signal` (SIGTERM: the pod's stop) and wait for the process to exit. */
 export function stop(w: Running, signal: NodeJS.Signals = "SIGTERM"): Promise<RunResult> {
   w.proc.kill(signal);
@@ -469,16 +502,7 @@ export function plainLines(stderr: string): string[] {
  * error's `code` and `exitCode`.
  */
 export function reportedError(stderr: string): string[] {
-  const fromJson = stderr
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => {
-      try {
-        return JSON.parse(l) as Record<string, unknown>;
-      } catch {
-        return {};
-      }
-    })
+  const fromJson = jsonLogs(stderr)
     .filter((l) => l.level === "error" && typeof l.code === "string" && typeof l.exitCode === "number")
     .flatMap((l) => [`mirrorshade: ${String(l.msg)}`, ...(l.hint ? [`  hint: ${String(l.hint)}`] : [])]);
   return [...fromJson, ...plainLines(stderr)];

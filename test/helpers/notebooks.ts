@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { expect } from "vitest";
 
 export type J = null | boolean | number | string | J[] | { [k: string]: J };
 export type Obj = { [k: string]: J };
@@ -32,6 +33,19 @@ export const parse = (text: string): Nb => JSON.parse(text) as Nb;
 export const clone = <T>(v: T): T => structuredClone(v);
 export const src = (cell: Obj): string => (Array.isArray(cell.source) ? cell.source.join("") : (cell.source as string));
 export const sources = (text: string): string[] => parse(text).cells.map(src);
+
+/** `text` with `from` (which must occur exactly once) replaced: an edit as a text editor makes it, layout kept. */
+export function replaceOnce(text: string, from: string, to: string): string {
+  expect(text.split(from).length, `${from} occurs once`).toBe(2);
+  return text.replace(from, () => to);
+}
+
+/** A notebook changed through its parsed form, written the way Jupyter writes it. */
+export function variant(text: string, change: (nb: Nb) => void): string {
+  const nb = parse(text);
+  change(nb);
+  return jupyter(nb);
+}
 
 const CELL_KEYS: Record<string, { required: string[]; optional: string[] }> = {
   code: { required: ["cell_type", "metadata", "source", "outputs", "execution_count"], optional: [] },

@@ -16,7 +16,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { ROOT, defer, tempDir } from "./index";
+import { ROOT, defer, sandbox, tempDir, type Sandbox } from "./index";
 
 export const BUCKET = "test";
 
@@ -31,6 +31,16 @@ export function s3Env(endpoint: string): NodeJS.ProcessEnv {
     AWS_SHARED_CREDENTIALS_FILE: "/nonexistent",
     MIRRORSHADE_S3_ENDPOINT: endpoint,
   };
+}
+
+/** A sandbox whose remote is `remote` (default s3://test/notes) on the S3 server at `endpoint`. */
+export function s3Sandbox(
+  endpoint: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+  remote = `s3://${BUCKET}/notes`,
+): Sandbox {
+  const sb = sandbox({ remote: "none" });
+  return { ...sb, remote, env: { ...sb.env, ...s3Env(endpoint), MIRRORSHADE_REMOTE: remote, ...extraEnv } };
 }
 
 export interface S3rver {

@@ -6,7 +6,7 @@
 import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import path from "node:path";
 import { cloneRemote, commitAndPush, git, remoteFiles, sandbox, tempDir, type Running, type Sandbox } from "./index";
-import { BUCKET, head, objects, putText, s3Env, startProxy, startS3rver, type Proxy } from "./s3";
+import { BUCKET, head, objects, putText, s3Sandbox, startProxy, startS3rver, type Proxy } from "./s3";
 
 /** The S3 prefix of an S3 world. */
 export const PREFIX = "notes";
@@ -80,10 +80,7 @@ export async function s3World(): Promise<World> {
     async side() {
       // Conditional writes, as AWS has them: a save notices the other writer (s3rver alone does not).
       const proxy = await startProxy(server.endpoint, { conditional: true });
-      const sb = sandbox({ remote: "none" });
-      sb.remote = remote;
-      sb.env = { ...sb.env, ...s3Env(proxy.endpoint), MIRRORSHADE_REMOTE: remote };
-      return { sb, proxy };
+      return { sb: s3Sandbox(proxy.endpoint, {}, remote), proxy };
     },
     async other(files) {
       const times = new Map<string, Date>();

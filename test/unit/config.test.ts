@@ -1,32 +1,15 @@
 import { execFileSync } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  realpathSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { defaultStateDir, isInside, resolveSettings } from "../../src/config";
 import { ConfigError } from "../../src/errors";
 import { perDirConfigFile } from "../../src/paths";
-
-const temps: string[] = [];
-afterEach(() => {
-  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+import { tempDir } from "../helpers";
 
 /** A fresh temp dir (real path), removed after the test. */
-function tmp(): string {
-  const d = realpathSync(mkdtempSync(path.join(tmpdir(), "ms-unit-config-")));
-  temps.push(d);
-  return d;
-}
+const tmp = (): string => realpathSync(tempDir("ms-unit-config-"));
 
 /** A sandbox: a work dir, a separate dir for config files, and an env that keeps state under it. */
 function setup() {

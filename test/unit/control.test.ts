@@ -1,18 +1,12 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, realpathSync, statSync } from "node:fs";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { addSecret } from "../../src/redact";
 import { askWatcher, serveControl } from "../../src/state";
-
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const fn of cleanups.splice(0).reverse()) fn();
-});
+import { defer, tempDir } from "../helpers";
 
 function stateDir(extra = ""): string {
-  const root = realpathSync(mkdtempSync(path.join(tmpdir(), "ms-unit-control-")));
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const root = realpathSync(tempDir("ms-unit-control-"));
   const dir = path.join(root, extra);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
@@ -20,7 +14,7 @@ function stateDir(extra = ""): string {
 
 function serve(socket: string, answer: () => Promise<unknown>) {
   const server = serveControl(socket, answer);
-  cleanups.push(() => server.close());
+  defer(() => void server.close());
   return new Promise<void>((resolve) => (server.listening ? resolve() : server.once("listening", () => resolve())));
 }
 

@@ -11,20 +11,14 @@ import type { Logger } from "../../src/log";
 import { stripOutputs } from "../../src/notebook/strip";
 import { WorkDir } from "../../src/safefs";
 import { tempDir } from "../helpers";
-import { fixture, parse, sources, validate, type Obj } from "../helpers/notebooks";
+import { fixture, parse, replaceOnce, sources, validate, type Obj } from "../helpers/notebooks";
 
 const base = fixture("v4.5-ids.ipynb");
 const b = (s: string) => Buffer.from(s);
 
-/** `text` with `from` (which must occur once) replaced: an edit as an editor makes it. */
-function replace(text: string, from: string, to: string): string {
-  expect(text.split(from).length, `${from} occurs once`).toBe(2);
-  return text.replace(from, () => to);
-}
-
-const ours = replace(base, '"1 + 1"', '"1 + 2"');
-const theirs = replace(base, '"1 / 0"', '"1 / 2"');
-const both = replace(ours, '"1 / 0"', '"1 / 2"');
+const ours = replaceOnce(base, '"1 + 1"', '"1 + 2"');
+const theirs = replaceOnce(base, '"1 / 0"', '"1 / 2"');
+const both = replaceOnce(ours, '"1 / 0"', '"1 / 2"');
 const outputsOf = (text: string) =>
   parse(text).cells.flatMap((c) => (c.cell_type === "code" ? [c.outputs as Obj[], c.execution_count] : []));
 
@@ -39,7 +33,7 @@ describe("decide", () => {
   });
 
   it("the same cell edited differently: a conflict naming the cell", () => {
-    const d = decide("nb.ipynb", b(base), b(ours), b(replace(base, '"1 + 1"', '"1 + 3"')), { strip: false });
+    const d = decide("nb.ipynb", b(base), b(ours), b(replaceOnce(base, '"1 + 1"', '"1 + 3"')), { strip: false });
     expect(d).toMatchObject({ kind: "conflict", reason: expect.stringMatching(/source changed differently/) });
   });
 
@@ -131,7 +125,7 @@ describe("mergeBothSides: the work dir", () => {
 
   it("a conflict leaves ours untouched", async () => {
     const { dir, wd } = dirWith({ "nb.ipynb": ours });
-    const r = await mergeBothSides(wd, "nb.ipynb", b(base), b(replace(base, '"1 + 1"', '"1 + 3"')), {
+    const r = await mergeBothSides(wd, "nb.ipynb", b(base), b(replaceOnce(base, '"1 + 1"', '"1 + 3"')), {
       strip: false,
       maxBytes: 1e7,
       log: memoryLog(),
@@ -159,7 +153,7 @@ describe("mergeBothSides: the work dir", () => {
   it("writeMerged refuses when the file changed after it was read (the user saved again): theirs then goes beside it", async () => {
     const { dir, wd } = dirWith({ "nb.ipynb": ours });
     const read = (await readOurs(wd, "nb.ipynb", 1e7))!;
-    const newer = replace(ours, '"1 + 2"', '"1 + 22"');
+    const newer = replaceOnce(ours, '"1 + 2"', '"1 + 22"');
     writeFileSync(path.join(dir, "nb.ipynb"), newer);
     expect(writeMerged(wd, "nb.ipynb", read, b(both))).toBe("it changed here while it was merged");
     wd.close();

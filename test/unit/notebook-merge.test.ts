@@ -11,26 +11,15 @@ import {
   parse,
   randomCell,
   randomNotebook,
+  replaceOnce,
   sources,
   src,
   validate,
+  variant,
   type Nb,
   type Obj,
   type Op,
 } from "../helpers/notebooks";
-
-/** `text` with `from` (which must occur exactly once) replaced: an edit as a text editor makes it. */
-function replace(text: string, from: string, to: string): string {
-  expect(text.split(from).length, `${from} occurs once`).toBe(2);
-  return text.replace(from, () => to);
-}
-
-/** A notebook changed through its parsed form, written the way Jupyter writes it. */
-function variant(text: string, change: (nb: Nb) => void): string {
-  const nb = parse(text);
-  change(nb);
-  return jupyter(nb);
-}
 
 function merged(result: MergeResult): string {
   if (result.kind !== "merged") throw new Error(`expected a merge, got ${result.kind}: ${result.reason}`);
@@ -48,7 +37,7 @@ describe.each([
   const reformatted = jupyter(parse(base)); // same notebook, floats written the JS way (2.0 → 2)
 
   it("identity laws hold byte for byte: merge(b, a, a) = a, merge(b, b, a) = a, merge(b, a, b) = a", () => {
-    const a = replace(base, '"1 + 1"', '"1 + 2"');
+    const a = replaceOnce(base, '"1 + 1"', '"1 + 2"');
     expect(merged(mergeNotebooks(base, a, a))).toBe(a);
     expect(merged(mergeNotebooks(base, base, a))).toBe(a);
     expect(merged(mergeNotebooks(base, a, base))).toBe(a);
@@ -56,21 +45,25 @@ describe.each([
   });
 
   it("different cells edited on each side: both edits, no conflict, every other byte as it was", () => {
-    const ours = replace(base, '"1 + 1"', '"1 + 2"');
-    const theirs = replace(base, '"1 / 0"', '"1 / 2"');
+    const ours = replaceOnce(base, '"1 + 1"', '"1 + 2"');
+    const theirs = replaceOnce(base, '"1 / 0"', '"1 / 2"');
     // The expected bytes: the fixture (written by Python's json, floats 2.0 and 1e-05, \u001b
     // escapes, non-ASCII) with both edits; any layout difference of the merge would show.
-    expect(merged(mergeNotebooks(base, ours, theirs))).toBe(replace(ours, '"1 / 0"', '"1 / 2"'));
+    expect(merged(mergeNotebooks(base, ours, theirs))).toBe(replaceOnce(ours, '"1 / 0"', '"1 / 2"'));
   });
 
   it("the same cell edited differently on both sides is a conflict naming that cell", () => {
-    const result = mergeNotebooks(base, replace(base, '"1 + 1"', '"1 + 2"'), replace(base, '"1 + 1"', '"1 + 3"'));
+    const result = mergeNotebooks(
+      base,
+      replaceOnce(base, '"1 + 1"', '"1 + 2"'),
+      replaceOnce(base, '"1 + 1"', '"1 + 3"'),
+    );
     expect(result).toMatchObject({ kind: "conflict", cells: [ids ? "a7c4e2f1" : "#3"] });
     expect((result as { reason: string }).reason).toMatch(/source changed differently/);
   });
 
   it("the same edit on both sides is no conflict", () => {
-    const a = replace(base, '"1 + 1"', '"1 + 2"');
+    const a = replaceOnce(base, '"1 + 1"', '"1 + 2"');
     const b = variant(a, (nb) => (nb.metadata.title = "x"));
     expect(sources(merged(mergeNotebooks(base, a, b)))).toEqual(sources(a));
   });
@@ -108,7 +101,7 @@ describe.each([
 
   it("a cell moved on one side and edited on the other ends up moved and edited", () => {
     const ours = variant(base, (nb) => nb.cells.unshift(...nb.cells.splice(4, 1)));
-    const theirs = replace(base, '"1 / 0"', '"1 / 2"');
+    const theirs = replaceOnce(base, '"1 / 0"', '"1 / 2"');
     const got = parse(merged(mergeNotebooks(base, ours, theirs)));
     expect(src(got.cells[0] as Obj)).toBe("1 / 2");
     expect(got.cells).toHaveLength(parse(base).cells.length);
@@ -116,7 +109,7 @@ describe.each([
 
   it("deletions: gone when the other side left the cell alone or only re-ran it; a conflict when it edited it", () => {
     const deleted = variant(base, (nb) => nb.cells.splice(2, 1));
-    const untouched = replace(base, '"1 / 0"', '"1 / 2"');
+    const untouched = replaceOnce(base, '"1 / 0"', '"1 / 2"');
     expect(sources(merged(mergeNotebooks(base, deleted, untouched)))).not.toContain("1 + 1");
     const rerun = variant(base, (nb) => {
       const cell = cellBySource(nb, "1 + 1");
@@ -125,7 +118,7 @@ describe.each([
       (cell.metadata as Obj).collapsed = true;
     });
     expect(sources(merged(mergeNotebooks(base, rerun, deleted)))).not.toContain("1 + 1");
-    const edited = replace(base, '"1 + 1"', '"1 + 2"');
+    const edited = replaceOnce(base, '"1 + 1"', '"1 + 2"');
     expect(mergeNotebooks(base, edited, deleted)).toMatchObject({ kind: "conflict", cells: [ids ? "a7c4e2f1" : "#3"] });
     expect(mergeNotebooks(base, deleted, edited)).toMatchObject({ kind: "conflict" });
   });
@@ -164,7 +157,11 @@ describe.each([
     it("an edit without a run and a re-run: the edited source with the new outputs", () => {
       const got = parse(
         merged(
-          mergeNotebooks(reformatted, replace(reformatted, '"1 + 1"', '"1 + 2"'), rerun(reformatted, "1 + 1", "t", 7)),
+          mergeNotebooks(
+            reformatted,
+            replaceOnce(reformatted, '"1 + 1"', '"1 + 2"'),
+            rerun(reformatted, "1 + 1", "t", 7),
+          ),
         ),
       );
       expect(cellBySource(got, "1 + 2")).toMatchObject({ execution_count: 7, outputs: [{ text: ["t"] }] });
@@ -174,7 +171,7 @@ describe.each([
       const ours = rerun(reformatted, "1 + 1", "o", 5);
       const got = parse(merged(mergeNotebooks(reformatted, ours, rerun(reformatted, "1 + 1", "t", 7))));
       expect(cellBySource(got, "1 + 1")).toMatchObject({ execution_count: 5, outputs: [{ text: ["o"] }] });
-      const theirs = rerun(replace(reformatted, '"1 + 1"', '"1 + 2"'), "1 + 2", "t", 7);
+      const theirs = rerun(replaceOnce(reformatted, '"1 + 1"', '"1 + 2"'), "1 + 2", "t", 7);
       const got2 = parse(merged(mergeNotebooks(reformatted, ours, theirs)));
       expect(cellBySource(got2, "1 + 2")).toMatchObject({ execution_count: 7, outputs: [{ text: ["t"] }] });
     });
@@ -184,17 +181,17 @@ describe.each([
       expect(merged(mergeNotebooks(base, base, stripped))).toBe(base);
       expect(merged(mergeNotebooks(base, stripped, base))).toBe(base);
       // The remote keeps stripped notebooks: base and theirs stripped, ours with outputs.
-      const theirs = stripOutputs(replace(base, '"1 / 0"', '"1 / 2"')) as string;
-      const ours = replace(base, '"1 + 1"', '"1 + 2"');
-      expect(merged(mergeNotebooks(stripped, ours, theirs))).toBe(replace(ours, '"1 / 0"', '"1 / 2"'));
-      expect(merged(mergeNotebooks(base, ours, theirs))).toBe(replace(ours, '"1 / 0"', '"1 / 2"'));
+      const theirs = stripOutputs(replaceOnce(base, '"1 / 0"', '"1 / 2"')) as string;
+      const ours = replaceOnce(base, '"1 + 1"', '"1 + 2"');
+      expect(merged(mergeNotebooks(stripped, ours, theirs))).toBe(replaceOnce(ours, '"1 / 0"', '"1 / 2"'));
+      expect(merged(mergeNotebooks(base, ours, theirs))).toBe(replaceOnce(ours, '"1 / 0"', '"1 / 2"'));
     });
 
     it("both sides stripped: a stripped merge with both edits", () => {
       const stripped = stripOutputs(base) as string;
-      const ours = replace(stripped, '"1 + 1"', '"1 + 2"');
-      const theirs = replace(stripped, '"1 / 0"', '"1 / 2"');
-      expect(merged(mergeNotebooks(base, ours, theirs))).toBe(replace(ours, '"1 / 0"', '"1 / 2"'));
+      const ours = replaceOnce(stripped, '"1 + 1"', '"1 + 2"');
+      const theirs = replaceOnce(stripped, '"1 / 0"', '"1 / 2"');
+      expect(merged(mergeNotebooks(base, ours, theirs))).toBe(replaceOnce(ours, '"1 / 0"', '"1 / 2"'));
     });
   });
 
@@ -209,7 +206,9 @@ describe.each([
       "markdown",
     );
     // Without ids a type change reads as delete + add: a conflict still, as a deletion against an edit.
-    expect(mergeNotebooks(reformatted, replace(reformatted, '"1 + 1"', '"1 + 2"'), toMarkdown).kind).toBe("conflict");
+    expect(mergeNotebooks(reformatted, replaceOnce(reformatted, '"1 + 1"', '"1 + 2"'), toMarkdown).kind).toBe(
+      "conflict",
+    );
   });
 
   it("attachments travel with their markdown cell; changed differently on both sides, a conflict", () => {
@@ -219,7 +218,7 @@ describe.each([
       cell.source = [...(cell.source as string[]), `\n![more](attachment:more.png)`];
     };
     const ours = variant(reformatted, attach("AAAA"));
-    const theirs = replace(reformatted, '"1 / 0"', '"1 / 2"');
+    const theirs = replaceOnce(reformatted, '"1 / 0"', '"1 / 2"');
     const got = parse(merged(mergeNotebooks(reformatted, ours, theirs)));
     expect(got.cells[0]).toEqual(parse(ours).cells[0]);
     const result = mergeNotebooks(reformatted, ours, variant(reformatted, attach("BBBB")));
@@ -229,7 +228,7 @@ describe.each([
 
   it("source keeps each cell's representation (list of lines or one string) from the side whose text won", () => {
     const theirs = variant(reformatted, (nb) => (cellBySource(nb, "x = 42\ny = x * 2").source = "x = 43\ny = x * 2"));
-    const ours = replace(reformatted, '"1 + 1"', '"1 + 2"');
+    const ours = replaceOnce(reformatted, '"1 + 1"', '"1 + 2"');
     const got = parse(merged(mergeNotebooks(reformatted, ours, theirs)));
     expect(cellBySource(got, "x = 43\ny = x * 2").source).toBe("x = 43\ny = x * 2");
     expect(cellBySource(got, "1 + 2").source).toEqual(["1 + 2"]);
@@ -239,7 +238,7 @@ describe.each([
     expect(merged(mergeNotebooks(undefined, base, reformatted))).toBe(base);
     expect(merged(mergeNotebooks(undefined, stripOutputs(base) as string, base))).toBe(base);
     expect(merged(mergeNotebooks(undefined, base, stripOutputs(base) as string))).toBe(base);
-    const result = mergeNotebooks(undefined, base, replace(base, '"1 + 1"', '"1 + 2"'));
+    const result = mergeNotebooks(undefined, base, replaceOnce(base, '"1 + 1"', '"1 + 2"'));
     expect(result).toMatchObject({ kind: "conflict", reason: "no common ancestor and the notebooks differ" });
   });
 });
@@ -248,7 +247,7 @@ describe("mergeNotebooks across nbformat minors and ids", () => {
   const v44 = fixture("v4.4-no-ids.ipynb");
 
   it("4.4 ours and theirs upgraded to 4.5: minor 5, theirs's ids, a new id for ours's new cell, both edits", () => {
-    const ours = variant(replace(v44, '"1 + 1"', '"1 + 2"'), (nb) =>
+    const ours = variant(replaceOnce(v44, '"1 + 1"', '"1 + 2"'), (nb) =>
       nb.cells.push({ cell_type: "raw", metadata: {}, source: "new" }),
     );
     const theirs = variant(v44, (nb) => {
@@ -262,7 +261,7 @@ describe("mergeNotebooks across nbformat minors and ids", () => {
       ...parse(theirs).cells.map((c) => c.id),
       expect.stringMatching(/^[0-9a-f]{8}$/),
     ]);
-    expect(sources(jupyter(got))).toEqual(sources(replace(ours, '"1 / 0"', '"1 / 2"')));
+    expect(sources(jupyter(got))).toEqual(sources(replaceOnce(ours, '"1 / 0"', '"1 / 2"')));
   });
 
   it("a duplicate id gets a new nbformat-shaped id; a 4.4 result gets no ids", () => {
@@ -298,9 +297,9 @@ describe("mergeNotebooks across nbformat minors and ids", () => {
       };
       return JSON.stringify(reordered, null, 2).replace(/\n/g, "\r\n");
     };
-    const ours = unsorted(replace(base, '"1 + 1"', '"1 + 2"'));
-    const theirs = replace(base, '"1 / 0"', '"1 / 2"');
-    const want = unsorted(replace(replace(base, '"1 + 1"', '"1 + 2"'), '"1 / 0"', '"1 / 2"'));
+    const ours = unsorted(replaceOnce(base, '"1 + 1"', '"1 + 2"'));
+    const theirs = replaceOnce(base, '"1 / 0"', '"1 / 2"');
+    const want = unsorted(replaceOnce(replaceOnce(base, '"1 + 1"', '"1 + 2"'), '"1 / 0"', '"1 / 2"'));
     expect(merged(mergeNotebooks(base, ours, theirs))).toBe(want);
   });
 });

@@ -1,20 +1,14 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, realpathSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { translate } from "../../backends/s3/errors";
 import { unsafeKey } from "../../backends/s3/keys";
 import { resolveSettings } from "../../src/config";
 import { AuthError, ConfigError, NotFoundError, TransientError } from "../../src/errors";
-
-const temps: string[] = [];
-afterEach(() => {
-  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+import { tempDir } from "../helpers";
 
 function work(): { work: string; env: NodeJS.ProcessEnv } {
-  const root = realpathSync(mkdtempSync(path.join(tmpdir(), "ms-unit-s3-")));
-  temps.push(root);
+  const root = realpathSync(tempDir("ms-unit-s3-"));
   mkdirSync(path.join(root, "work"));
   return { work: path.join(root, "work"), env: { HOME: root, XDG_STATE_HOME: path.join(root, "state") } };
 }

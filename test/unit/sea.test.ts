@@ -1,17 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadChunk } from "../../src/sea";
-
-let dir: string | undefined;
-afterEach(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+import { tempDir } from "../helpers";
 
 describe("loadChunk (outside the single binary)", () => {
   it("loads the chunk file beside the bundle, once, with Node's built-ins available to it", () => {
-    dir = mkdtempSync(path.join(tmpdir(), "ms-chunk-"));
+    const dir = tempDir("ms-chunk-");
     writeFileSync(
       path.join(dir, "demo.cjs"),
       'globalThis.__chunkLoads = (globalThis.__chunkLoads ?? 0) + 1;\nexports.sep = require("node:path").sep;\nexports.answer = 42;\n',
@@ -24,7 +19,7 @@ describe("loadChunk (outside the single binary)", () => {
   });
 
   it("a missing chunk fails like a missing module (the caller says what to install)", () => {
-    dir = mkdtempSync(path.join(tmpdir(), "ms-chunk-"));
+    const dir = tempDir("ms-chunk-");
     expect(() => loadChunk("none.cjs", dir)).toThrow(/Cannot find module/);
   });
 });
