@@ -112,7 +112,7 @@ describe("git over https with a token", () => {
     await waitFor("two auth failures in the log", () => authFailures(w).length >= 2);
     expect(w.proc.exitCode).toBeNull();
     writeFileSync(tokenFile, "tok_v1_abcdefgh\n");
-    await w.waitForLog("watch to start", (l) => String(l.msg).startsWith("watching "), 15_000);
+    await w.waitForLog("watch to start", (l) => String(l.msg).startsWith("watching "));
     await waitFor("a.txt to land", () => remoteFiles(sb.remote).get("a.txt") === "waiting for a good token\n");
 
     // The server rotates the token; saves fail until the Secret has the new one.
@@ -121,7 +121,7 @@ describe("git over https with a token", () => {
     write(sb.work, "b.txt", "after rotation\n");
     await waitFor("a save to fail on the old token", () => authFailures(w).length > before || saveFailures(w) > 0);
     writeFileSync(tokenFile, "tok_v2_ijklmnop\n");
-    await waitFor("b.txt to land", () => remoteFiles(sb.remote).get("b.txt") === "after rotation\n", 15_000);
+    await waitFor("b.txt to land", () => remoteFiles(sb.remote).get("b.txt") === "after rotation\n");
 
     const stopped = await stop(w);
     expect(stopped.code, stopped.stderr).toBe(0);

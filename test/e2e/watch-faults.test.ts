@@ -110,7 +110,7 @@ describe("watch under faults", () => {
     // The tree changes as it is killed: the hook's `sleep`s come and go.
     killAll(tree);
     await w1.exited;
-    await waitFor("the killed tree to be gone", () => tree.every((pid) => !isAlive(pid)), 5_000);
+    await waitFor("the killed tree to be gone", () => tree.every((pid) => !isAlive(pid)));
     expect(commitCount(sb.remote)).toBe(0);
 
     const r = await restartAndRelease(sb, hook);
@@ -124,11 +124,11 @@ describe("watch under faults", () => {
     const away = sb.remote + ".away";
     renameSync(sb.remote, away);
     write(sb.work, "during-outage.txt", "kept\n");
-    await w.waitForLog("a failed save", (l) => l.level === "error" && /^save failed/.test(String(l.msg)), 10_000);
+    await w.waitForLog("a failed save", (l) => l.level === "error" && /^save failed/.test(String(l.msg)));
     expect(existsSync(sb.remote)).toBe(false);
     renameSync(away, sb.remote);
     // The first retry comes after 0.5–1 s of backoff.
-    await waitFor("the file at the remote", () => remoteFiles(sb.remote).get("during-outage.txt") === "kept\n", 15_000);
+    await waitFor("the file at the remote", () => remoteFiles(sb.remote).get("during-outage.txt") === "kept\n");
     const r = await stop(w);
     expect(r.code, r.stderr).toBe(0);
   });
@@ -155,7 +155,6 @@ describe("watch under faults", () => {
     const refusal = await w.waitForLog(
       "the mass-deletion refusal",
       (l) => l.level === "error" && /refusing to save the deletion of 25 of 26/.test(String(l.msg)),
-      10_000,
     );
     expect(String(refusal.hint)).toMatch(/--allow-mass-delete/);
     // A later change still saves, without the refused deletions.
@@ -231,7 +230,7 @@ describe("watch under faults", () => {
     // Another writer (a laptop) pushes meanwhile; our next push is rejected and integrates it.
     commitAndPush(cloneRemote(sb.remote), { "theirs.txt": "theirs\n" });
     write(sb.work, "c.txt", "c\n");
-    await waitFor("theirs.txt written here", () => existsSync(path.join(sb.work, "theirs.txt")), 15_000);
+    await waitFor("theirs.txt written here", () => existsSync(path.join(sb.work, "theirs.txt")));
     await waitFor("c.txt at the remote", () => remoteFiles(sb.remote).has("c.txt"));
     const after = commitCount(sb.remote); // a, theirs, c, and the merge
     await writeSaved(sb, "d.txt", "d\n");

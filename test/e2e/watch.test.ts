@@ -113,14 +113,10 @@ describe("watch", () => {
     await waitFor("x/top.txt at the remote", () => remoteFiles(sb.remote).has("x/top.txt"));
     write(sb.work, "x/y/z/deep.txt", "deep\n");
     write(sb.work, "x/y/mid.txt", "mid\n");
-    await waitFor(
-      "files in x/y and x/y/z at the remote",
-      () => {
-        const f = remoteFiles(sb.remote);
-        return f.get("x/y/z/deep.txt") === "deep\n" && f.get("x/y/mid.txt") === "mid\n";
-      },
-      10_000,
-    );
+    await waitFor("files in x/y and x/y/z at the remote", () => {
+      const f = remoteFiles(sb.remote);
+      return f.get("x/y/z/deep.txt") === "deep\n" && f.get("x/y/mid.txt") === "mid\n";
+    });
     expect((await stop(w)).code).toBe(0);
   });
 
@@ -133,14 +129,10 @@ describe("watch", () => {
     await waitFor("p/q/r/deep.txt at the remote", () => remoteFiles(sb.remote).get("p/q/r/deep.txt") === "1\n");
     write(sb.work, "p/q/r/deep.txt", "2\n");
     write(sb.work, "p/q/r/new.txt", "new\n");
-    await waitFor(
-      "the edit and the new file at the remote",
-      () => {
-        const f = remoteFiles(sb.remote);
-        return f.get("p/q/r/deep.txt") === "2\n" && f.get("p/q/r/new.txt") === "new\n";
-      },
-      10_000,
-    );
+    await waitFor("the edit and the new file at the remote", () => {
+      const f = remoteFiles(sb.remote);
+      return f.get("p/q/r/deep.txt") === "2\n" && f.get("p/q/r/new.txt") === "new\n";
+    });
     expect((await stop(w)).code).toBe(0);
   });
 
@@ -155,7 +147,7 @@ describe("watch", () => {
       return p.length === 1 && p[0] === "new/sub/f.txt";
     });
     write(sb.work, "new/sub/f.txt", "2\n");
-    await waitFor("the edit at the remote", () => remoteFiles(sb.remote).get("new/sub/f.txt") === "2\n", 10_000);
+    await waitFor("the edit at the remote", () => remoteFiles(sb.remote).get("new/sub/f.txt") === "2\n");
     expect(remotePaths(sb.remote)).toEqual(["new/sub/f.txt"]);
     expect((await stop(w)).code).toBe(0);
   });
@@ -175,7 +167,7 @@ describe("watch", () => {
     const writer = setInterval(replace, 100);
     let saved: Record<string, unknown>;
     try {
-      saved = await w.waitForLog("a save while the writes go on", (l) => /^saved /.test(String(l.msg)), 20_000);
+      saved = await w.waitForLog("a save while the writes go on", (l) => /^saved /.test(String(l.msg)));
     } finally {
       clearInterval(writer);
     }
