@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, statSync } from "node:fs";
+import { accessSync, constants, mkdirSync, rmdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { findConfig } from "./config-files";
 import type { CredentialSettings } from "./credentials";
@@ -204,8 +204,11 @@ function resolveLocalRemote(remote: string, base: string): string {
   return local && !path.isAbsolute(remote) ? path.resolve(base, remote) : remote;
 }
 
-/** The work dir must exist and be a directory we can write (restore, watch) or read (push). */
-export function checkWorkDir(dir: string, opts: { write: boolean; create: boolean }): void {
+/**
+ * The work dir must exist and be a directory we can write (restore, watch) or read (push).
+ * With `create`, a missing one is made: returns the topmost dir made (see removeMadeDirs).
+ */
+export function checkWorkDir(dir: string, opts: { write: boolean; create: boolean }): string | undefined {
   let st;
   try {
     st = statSync(dir);
@@ -214,8 +217,7 @@ export function checkWorkDir(dir: string, opts: { write: boolean; create: boolea
     if (!opts.create) {
       throw new ConfigError(`work dir ${dir} does not exist`, { hint: `create it (mkdir -p ${dir}) or pass --create` });
     }
-    mkdirSync(dir, { recursive: true });
-    return;
+    return mkdirSync(dir, { recursive: true });
   }
   if (!st.isDirectory()) throw new ConfigError(`work dir ${dir} is not a directory`, { hint: "pass a directory" });
   try {
@@ -227,5 +229,22 @@ export function checkWorkDir(dir: string, opts: { write: boolean; create: boolea
         hint: "fix its permissions (in a pod: fsGroup, or a group-writable emptyDir)",
       },
     );
+  }
+}
+
+/**
+ * A command that made the work dir and then failed leaves no empty dir behind, as git clone:
+ * from `dir` up to `made`, each dir goes while it is empty (a restore that wrote some files
+ * keeps them, and their dirs).
+ */
+export function removeMadeDirs(dir: string, made: string | undefined): void {
+  if (made === undefined || !isInside(dir, made)) return;
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === made) return;
   }
 }

@@ -2,7 +2,7 @@
 import path from "node:path";
 import { registry } from "../../backends/index";
 import type { Backend } from "../../backends/types";
-import { checkWorkDir, resolveSettings, type Settings } from "../config";
+import { checkWorkDir, removeMadeDirs, resolveSettings, type Settings } from "../config";
 import { ConfigError, NotFoundError, errorFromExitCode } from "../errors";
 import { configureLog, log } from "../log";
 import type { CommandName } from "../options";
@@ -23,7 +23,8 @@ export interface Session {
   settings: Settings;
   backend: Backend;
   lock: StateLock;
-  close(): Promise<void>;
+  /** `failed`: the command failed; a work dir it made goes again while empty. */
+  close(failed?: boolean): Promise<void>;
 }
 
 /**
@@ -46,7 +47,7 @@ export async function openSession(
     });
   }
   registry.backendFor(settings.remote);
-  checkWorkDir(settings.dir, { write: opts.write, create: opts.createDir ?? settings.create });
+  const made = checkWorkDir(settings.dir, { write: opts.write, create: opts.createDir ?? settings.create });
   prepareStateDir(settings.stateDir, settings.dir);
   const got = await StateLock.acquire(settings.stateDir, settings.command, settings.retryFor);
   if ("watcher" in got) return got;
@@ -63,13 +64,15 @@ export async function openSession(
       settings,
       backend,
       lock,
-      async close() {
+      async close(failed = false) {
         await backend.close();
         lock.release();
+        if (failed) removeMadeDirs(settings.dir, made);
       },
     };
   } catch (err) {
     lock.release();
+    removeMadeDirs(settings.dir, made);
     throw err;
   }
 }

@@ -26,6 +26,7 @@ export async function restoreAt(settings: Settings, flags: Flags): Promise<void>
     const answer = await askWatch<RestoreAtResult>(session.watcher, "restoreAt", settings, 10 * 60_000, { ...req });
     report = answer;
   } else {
+    let done = false;
     try {
       await ensureRemote(session.backend, settings);
       const progress = log.progress(`restoring ${settings.dir} as it was`);
@@ -36,8 +37,9 @@ export async function restoreAt(settings: Settings, flags: Flags): Promise<void>
         throw err;
       });
       progress.done();
+      done = true;
     } finally {
-      await session.close();
+      await session.close(!done);
     }
   }
   if (settings.json) setResult({ ...report, viaWatcher: "watcher" in session });

@@ -24,6 +24,7 @@ export async function restore(dirArg: string | undefined, flags: Flags): Promise
       hint: "stop it, or leave the restore to it",
     });
   }
+  let done = false;
   try {
     await ensureRemote(session.backend, settings);
     const progress = log.progress(`restoring ${settings.dir}`);
@@ -41,7 +42,8 @@ export async function restore(dirArg: string | undefined, flags: Flags): Promise
     progress.done(summary);
     if (settings.json) setResult({ ...report });
     else out(summary);
+    done = true;
   } finally {
-    await session.close();
+    await session.close(!done);
   }
 }

@@ -105,6 +105,25 @@ describe("restore", () => {
     expect(readFileSync(path.join(dest, "dir/b.txt"), "utf8")).toBe("beta\n");
   });
 
+  it("into a directory that does not exist yet, failing (no remote, no such save): leaves no dir behind, as git clone", async () => {
+    const gone = sandbox({ remote: "none" });
+    const dest = path.join(gone.root, "new", "deeper");
+    const noRemote = await run(["restore", dest], { env: gone.env });
+    expect(noRemote.code, noRemote.stderr).toBe(6);
+    expect(existsSync(path.join(gone.root, "new"))).toBe(false);
+
+    const sb = sandbox();
+    seedRemote(sb.remote, { "a.txt": "alpha\n" });
+    const at = path.join(sb.root, "new", "deeper");
+    const noSave = await run(["restore", at, "--at", "0123456789ab"], { env: sb.env });
+    expect(noSave.code, noSave.stderr).toBe(6);
+    expect(noSave.stderr).toMatch(/no save 0123456789ab/);
+    expect(existsSync(path.join(sb.root, "new"))).toBe(false);
+    // A dir that was there before stays, even empty.
+    expect((await run(["restore", sb.work, "--at", "0123456789ab"], { env: sb.env })).code).toBe(6);
+    expect(readdirSync(sb.work)).toEqual([]);
+  });
+
   it("--json prints one parseable object with written and kept arrays", async () => {
     const sb = sandbox();
     seedRemote(sb.remote, { "new.txt": "n\n", "same.txt": "remote\n" });
