@@ -215,6 +215,11 @@ export async function download(
   if (size !== res.ContentLength || (want && want !== got.sha256) || (!want && etagMd5 && etagMd5 !== got.md5)) {
     throw new TransientError(`the download of ${o.rel} does not match the object (size or checksum)`);
   }
+  // Every store sends an object's ETag. Without one nothing vouches for the bytes (s3rver caught
+  // mid-PUT answers with no bytes and an empty ETag): asked again, never taken as they came.
+  if (!res.ETag?.replace(/"/g, "")) {
+    throw new TransientError(`the store sent ${o.rel} without its ETag (caught while it was written?)`);
+  }
   const mtime = Number(res.Metadata?.mtime) || res.LastModified?.getTime() || Date.now();
   await fh.utimes(new Date(), new Date(mtime));
   const st = await fh.stat();

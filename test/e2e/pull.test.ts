@@ -178,7 +178,7 @@ describe.each([
           try {
             if (text !== undefined) JSON.parse(text);
           } catch {
-            badReads.push(text!.slice(0, 80));
+            badReads.push(`${new Date().toISOString()} ${text!.length} bytes: ${JSON.stringify(text!.slice(0, 80))}`);
           }
           await new Promise((r) => setImmediate(r));
         }
@@ -215,7 +215,10 @@ describe.each([
       running = false;
       await sampler;
 
-      expect(badReads).toEqual([]);
+      expect(
+        badReads.slice(0, 3),
+        `${badReads.length} bad reads; the watch logged:\n${w.stderr().slice(-3000)}`,
+      ).toEqual([]);
       for (const v of [...remoteSamples, ...(await world.versions("local.ipynb"))])
         expect(() => JSON.parse(v)).not.toThrow();
       for (const c of copiesIn(readdirSync(a.sb.work))) expect(() => JSON.parse(read(a.sb, c)), c).not.toThrow();

@@ -244,6 +244,20 @@ describe("s3 remote", () => {
     expect(warned.join("\n")).toMatch(/link\/evil\.txt.*symbolic link/);
   });
 
+  it("an object caught mid-write (no bytes, an empty ETag, as s3rver answers then) is never restored as an empty file", async () => {
+    const server = await startS3rver();
+    const proxy = await startProxy(server.endpoint, { midWrite: [`${PREFIX}/nb.ipynb`] });
+    await putText(server.client, `${PREFIX}/nb.ipynb`, '{"cells": []}\n');
+    await putText(server.client, `${PREFIX}/ok.txt`, "ok");
+    const sb = s3Sandbox(proxy.endpoint);
+    const r = await restore(sb, "--retry-for", "30s");
+    expect(r.code, r.stderr).toBe(0);
+    // The empty answer was refused and asked again: the whole object, not an empty file.
+    expect(proxy.count("GET", (k) => k === `${PREFIX}/nb.ipynb`)).toBeGreaterThanOrEqual(2);
+    expect(readFileSync(path.join(sb.work, "nb.ipynb"), "utf8")).toBe('{"cells": []}\n');
+    expect(readFileSync(path.join(sb.work, "ok.txt"), "utf8")).toBe("ok");
+  });
+
   it("a symlink to a file outside the work dir is not uploaded (skipped with a warning)", async () => {
     const server = await startS3rver();
     const sb = s3Sandbox(server.endpoint);

@@ -199,12 +199,14 @@ export interface Proxy {
 /**
  * A proxy in front of `upstream` (an s3rver endpoint). Also a forward proxy: an absolute-form
  * request (HTTP_PROXY) goes to the host it names. With `conditional`, it refuses PUTs whose
- * If-Match / If-None-Match do not hold, with S3's 412 PreconditionFailed.
+ * If-Match / If-None-Match do not hold, with S3's 412 PreconditionFailed. The first GET of a
+ * key in `midWrite` gets the answer of a store caught writing it.
  */
 export async function startProxy(
   upstream: string,
-  opts: { conditional?: boolean; injectKeys?: string[] } = {},
+  opts: { conditional?: boolean; injectKeys?: string[]; midWrite?: string[] } = {},
 ): Promise<Proxy> {
+  const midWrite = new Set(opts.midWrite);
   const requests: Recorded[] = [];
   const holds: { match: (r: Recorded) => boolean; reached: () => void; released: Promise<void> }[] = [];
   const up = new URL(upstream);
@@ -226,6 +228,13 @@ export async function startProxy(
     req.on("end", async () => {
       const body = Buffer.concat(chunks);
       const target = absolute ? url : new URL(url.pathname + url.search, up);
+      if (req.method === "GET" && midWrite.delete(rec.key)) {
+        // What s3rver answers for an object caught mid-PUT (it truncates the object, then writes
+        // it and its MD5 file): no bytes, and an empty ETag.
+        res.writeHead(200, { "content-length": "0", etag: '""', "last-modified": new Date().toUTCString() });
+        res.end();
+        return;
+      }
       if (opts.conditional && (await refused(req, target))) {
         res.writeHead(412, { "content-type": "application/xml" });
         res.end(
