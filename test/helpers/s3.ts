@@ -6,6 +6,7 @@
  * If-None-Match on PUT and multipart completion, x-amz-copy-source-if-match), as AWS has them.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import http from "node:http";
 import path from "node:path";
 import {
@@ -164,9 +165,28 @@ export async function keys(
   return all.sort();
 }
 
+/**
+ * An object's text, as S3 would give it. s3rver writes an object in place (truncate, then
+ * write) and its MD5 after, so a read racing a write can get no bytes, half of them, a cut
+ * connection ("aborted") or another version's ETag; S3 never shows any of these. The test's
+ * reader asks again until body and ETag agree, as the backend does (backends/s3/transfer.ts).
+ */
 export async function getText(client: S3Client, key: string, bucket = BUCKET): Promise<string> {
-  const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return r.Body!.transformToString();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const body = Buffer.from(await r.Body!.transformToByteArray());
+      const etag = r.ETag?.replace(/"/g, "") ?? "";
+      const whole = /-\d+$/.test(etag) // a multipart ETag is no MD5 of the body: its length must do
+        ? body.length === r.ContentLength
+        : etag === createHash("md5").update(body).digest("hex");
+      if (whole) return body.toString("utf8");
+      if (attempt >= 50) throw new Error(`${key}: body and ETag ${r.ETag} disagree after ${attempt} reads`);
+    } catch (err) {
+      if ((err as { name?: string }).name === "NoSuchKey" || attempt >= 50) throw err;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 export async function head(client: S3Client, key: string, bucket = BUCKET) {
