@@ -11,16 +11,13 @@ import {
   closeSync,
   constants,
   existsSync,
-  fstatSync,
-  linkSync,
   lstatSync,
   mkdirSync,
   openSync,
   readFileSync,
-  renameSync,
   rmSync,
-  statSync,
   writeFileSync,
+  writeSync,
 } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -113,8 +110,6 @@ export class StateLock {
   private constructor(
     readonly file: string,
     readonly socket: string,
-    /** The lock file's inode: release removes this one, never a lock another process took since. */
-    private readonly ino: number,
   ) {}
 
   /**
@@ -130,17 +125,25 @@ export class StateLock {
     const socket = socketPath(stateDir);
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const ours = createWhole(file, { pid: process.pid, start: startTime(process.pid), command, socket });
-      if (ours !== undefined) {
+      try {
+        const fd = openSync(file, "wx", 0o600);
+        const info: LockInfo = { pid: process.pid, start: startTime(process.pid), command, socket };
+        writeSync(fd, JSON.stringify(info));
+        closeSync(fd);
         // A marker left by a killed run would pass a startup probe before we restored.
         removeMarker(path.join(stateDir, "ready"));
-        return { lock: new StateLock(file, socket, ours) };
+        return { lock: new StateLock(file, socket) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       }
-      const held = readLock(file);
-      if (!held) continue; // released meanwhile
-      const { info, ino } = held;
+      let info: LockInfo | undefined;
+      try {
+        info = JSON.parse(readFileSync(file, "utf8")) as LockInfo;
+      } catch {
+        info = undefined; // half-written by a process that died mid-write, or removed meanwhile
+      }
       if (!info || !alive(info)) {
-        removeIfSame(file, ino);
+        rmSync(file, { force: true });
         continue;
       }
       const watcher = watchSocket(info);
@@ -185,87 +188,7 @@ export class StateLock {
   release(): void {
     removeMarker(path.join(path.dirname(this.file), "ready"));
     rmSync(this.socket, { force: true });
-    removeIfSame(this.file, this.ino);
-  }
-}
-
-/**
- * The lock file appears whole or not at all: written aside, then hard-linked into place (a
- * link fails when the name exists), so a reader never takes a half-written lock for a dead
- * one. Returns its inode, or undefined when another process holds the lock.
- */
-function createWhole(file: string, info: LockInfo): number | undefined {
-  const aside = `${file}.${process.pid}`;
-  writeFileSync(aside, JSON.stringify(info), { mode: 0o600 });
-  try {
-    linkSync(aside, file);
-    return statSync(aside).ino;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") return undefined;
-    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "ENOSYS") throw err;
-    // A file system without hard links: an exclusive create, then the write (a reader that
-    // comes in between sees an empty file).
-    return createExclusive(file, info);
-  } finally {
-    rmSync(aside, { force: true });
-  }
-}
-
-function createExclusive(file: string, info: LockInfo): number | undefined {
-  let fd;
-  try {
-    fd = openSync(file, "wx", 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return undefined;
-    throw err;
-  }
-  try {
-    writeFileSync(fd, JSON.stringify(info));
-    return fstatSync(fd).ino;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The lock as found: who holds it (undefined when unreadable garbage) and which file it is. */
-function readLock(file: string): { info: LockInfo | undefined; ino: number } | undefined {
-  let fd;
-  try {
-    fd = openSync(file, "r");
-  } catch {
-    return undefined;
-  }
-  try {
-    const ino = fstatSync(fd).ino;
-    try {
-      return { info: JSON.parse(readFileSync(fd, "utf8")) as LockInfo, ino };
-    } catch {
-      return { info: undefined, ino };
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Remove the lock file `ino`, and only it: two processes that both found the same stale lock
- * must not remove the fresh one the first of them made. It is moved aside (atomic), then
- * checked; a lock that turns out to be another one is put back.
- */
-function removeIfSame(file: string, ino: number): void {
-  const aside = `${file}.${process.pid}.old`;
-  try {
-    renameSync(file, aside);
-  } catch {
-    return; // gone already
-  }
-  try {
-    if (statSync(aside).ino !== ino) linkSync(aside, file);
-  } catch {
-    // Someone locked meanwhile: theirs stands.
-  } finally {
-    rmSync(aside, { force: true });
+    rmSync(this.file, { force: true });
   }
 }
 
