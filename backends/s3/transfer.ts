@@ -215,10 +215,12 @@ export async function download(
   if (size !== res.ContentLength || (want && want !== got.sha256) || (!want && etagMd5 && etagMd5 !== got.md5)) {
     throw new TransientError(`the download of ${o.rel} does not match the object (size or checksum)`);
   }
-  // Every store sends an object's ETag. Without one nothing vouches for the bytes (s3rver caught
-  // mid-PUT answers with no bytes and an empty ETag): asked again, never taken as they came.
-  if (!res.ETag?.replace(/"/g, "")) {
-    throw new TransientError(`the store sent ${o.rel} without its ETag (caught while it was written?)`);
+  // With neither our checksum nor an ETag nothing vouches for the bytes (s3rver caught mid-PUT
+  // answers with no bytes and an empty ETag): asked again, never taken as they came.
+  if (!want && !res.ETag?.replace(/"/g, "")) {
+    throw new TransientError(
+      `the store sent ${o.rel} with neither an ETag nor a checksum: nothing vouches for its bytes`,
+    );
   }
   const mtime = Number(res.Metadata?.mtime) || res.LastModified?.getTime() || Date.now();
   await fh.utimes(new Date(), new Date(mtime));

@@ -48,8 +48,14 @@ export async function openSession(
   }
   registry.backendFor(settings.remote);
   const made = checkWorkDir(settings.dir, { write: opts.write, create: opts.createDir ?? settings.create });
-  prepareStateDir(settings.stateDir, settings.dir);
-  const got = await StateLock.acquire(settings.stateDir, settings.command, settings.retryFor);
+  let got;
+  try {
+    prepareStateDir(settings.stateDir, settings.dir);
+    got = await StateLock.acquire(settings.stateDir, settings.command, settings.retryFor);
+  } catch (err) {
+    removeMadeDirs(settings.dir, made);
+    throw err;
+  }
   if ("watcher" in got) return got;
   const { lock } = got;
   try {
@@ -65,14 +71,18 @@ export async function openSession(
       backend,
       lock,
       async close(failed = false) {
-        await backend.close();
-        lock.release();
-        if (failed) removeMadeDirs(settings.dir, made);
+        try {
+          await backend.close();
+        } finally {
+          // Before the lock goes: a restore waiting for it may be about to use the dir.
+          if (failed) removeMadeDirs(settings.dir, made);
+          lock.release();
+        }
       },
     };
   } catch (err) {
-    lock.release();
     removeMadeDirs(settings.dir, made);
+    lock.release();
     throw err;
   }
 }

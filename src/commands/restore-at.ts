@@ -37,7 +37,7 @@ export async function restoreAt(settings: Settings, flags: Flags): Promise<void>
         throw err;
       });
       progress.done();
-      done = true;
+      done = report.missing.length === 0; // else it fails below: a dir it made and left empty goes
     } finally {
       await session.close(!done);
     }
