@@ -40,10 +40,19 @@ export interface LockInfo {
 function parseLock(raw: string): LockInfo | undefined {
   try {
     const info = JSON.parse(raw) as LockInfo;
-    return typeof info?.pid === "number" ? info : undefined;
+    return Number.isInteger(info?.pid) && info.pid > 0 ? info : undefined;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A lock whose holder is dead; or whose bytes do not parse and that is not being written now
+ * (with no hard links, a lock is created empty, then written; or a process died mid-write).
+ */
+function isStale(found: lockfile.Found): boolean {
+  const info = parseLock(found.raw);
+  return info ? !alive(info) : lockfile.settled(found.age, 5000);
 }
 
 export function prepareStateDir(stateDir: string, workDir: string): void {
@@ -156,21 +165,22 @@ export class StateLock {
       const found = lockfile.read(file);
       if (!found) continue; // released meanwhile
       const info = parseLock(found.raw);
-      // Unreadable bytes: a lock being written (no hard links here) or one left half written.
-      const stale = info ? !alive(info) : found.age > 5000;
-      if (stale) {
-        if (lockfile.breakStale(file, found.raw)) continue;
+      if (isStale(found)) {
+        if (lockfile.breakStale(file, found.raw, isStale)) continue;
       } else {
         const watcher = info && watchSocket(info);
         if (watcher) return { watcher };
       }
-      if (!stale && Date.now() > deadline) {
+      if (Date.now() > deadline) {
         const who = info ? ` (pid ${info.pid}, ${info.command})` : "";
-        throw new TransientError(`another mirrorshade${who} is using ${stateDir}`, {
-          hint: "wait for it to finish, or pass a different --state-dir",
-        });
+        throw new TransientError(
+          isStale(found)
+            ? `another process is removing the stale lock of ${stateDir} (${file}.break)`
+            : `another mirrorshade${who} is using ${stateDir}`,
+          { hint: "wait for it to finish, or pass a different --state-dir" },
+        );
       }
-      await sleep(stale ? 50 : 200);
+      await sleep(isStale(found) ? 50 : 200);
     }
   }
 

@@ -1,8 +1,18 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { buildSync } from "esbuild";
 import { describe, expect, it } from "vitest";
+import { ConfigError } from "../../src/errors";
 import { breakStale, read } from "../../src/lockfile";
 import { StateLock } from "../../src/state";
 import { tempDir } from "../helpers";
@@ -54,7 +64,7 @@ describe("the state lock", () => {
     const seenStale = read(file)!.raw; // what a second process read before the first broke it
     const lock = await take(dir);
     const fresh = read(file)!.raw;
-    expect(breakStale(file, seenStale)).toBe(true);
+    expect(breakStale(file, seenStale, () => true)).toBe(true);
     expect(read(file)?.raw).toBe(fresh);
     lock.release();
   });
@@ -68,6 +78,30 @@ describe("the state lock", () => {
     expect(lockOf(dir).pid).toBe(process.pid);
     lock.release();
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it("a break file dated in the future (the clock set back) and a file left aside by a killed process go too", async () => {
+    const dir = stateDir();
+    writeFileSync(path.join(dir, "lock"), JSON.stringify({ pid: deadPid(), command: "push" }));
+    writeFileSync(path.join(dir, "lock.break"), "");
+    aged(path.join(dir, "lock.break"), -3600);
+    writeFileSync(path.join(dir, "lock.0123456789ab"), "{}");
+    aged(path.join(dir, "lock.0123456789ab"), 120);
+    const lock = await take(dir, 5000);
+    lock.release();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it("a symlink or a directory named lock: one clear error, at once", async () => {
+    for (const plant of [(f: string) => symlinkSync("/nonexistent", f), (f: string) => mkdirSync(f)]) {
+      const dir = stateDir();
+      plant(path.join(dir, "lock"));
+      const started = Date.now();
+      const err = await take(dir, 60_000).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(String((err as Error).message)).toMatch(/cannot use the lock .*lock: (ELOOP|EISDIR)/);
+      expect(Date.now() - started).toBeLessThan(30_000);
+    }
   });
 
   it("release removes its own lock only, never one another process took since", async () => {
