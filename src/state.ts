@@ -1,6 +1,7 @@
 /**
  * The state dir: mirrorshade's private directory, one per work dir, never inside it.
- *   lock          who runs on this work dir now (pid, process start time, command)
+ *   lock          who runs on this work dir now (pid, process start time, command, a nonce);
+ *                 made and broken as src/lockfile.ts says (`lock.break`, `lock.<random>` briefly)
  *   control.sock  the running `watch` answers `push` here, so push never touches its index (0600;
  *                 a path too long for a Unix socket is reached through /proc/self/fd/<dir fd>/)
  *   ready         written once the restore finished (an exec startup probe can test it)
@@ -17,13 +18,13 @@ import {
   readFileSync,
   rmSync,
   writeFileSync,
-  writeSync,
 } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { ConfigError, TransientError } from "./errors";
 import { log } from "./log";
 import { isInside, tempStateBase } from "./paths";
+import * as lockfile from "./lockfile";
 import { redact } from "./redact";
 import { sleep } from "./retry";
 
@@ -32,6 +33,26 @@ export interface LockInfo {
   start?: string;
   command: string;
   socket?: string;
+  /** Random: this lock's bytes are its own, whatever pid or inode comes again. */
+  nonce?: string;
+}
+
+function parseLock(raw: string): LockInfo | undefined {
+  try {
+    const info = JSON.parse(raw) as LockInfo;
+    return Number.isInteger(info?.pid) && info.pid > 0 ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A lock whose holder is dead; or whose bytes do not parse and that is not being written now
+ * (with no hard links, a lock is created empty, then written; or a process died mid-write).
+ */
+function isStale(found: lockfile.Found): boolean {
+  const info = parseLock(found.raw);
+  return info ? !alive(info) : lockfile.settled(found.age, 5000);
 }
 
 export function prepareStateDir(stateDir: string, workDir: string): void {
@@ -110,11 +131,14 @@ export class StateLock {
   private constructor(
     readonly file: string,
     readonly socket: string,
+    /** The lock file's bytes: release removes this lock, never one another process took since. */
+    private readonly raw: string,
   ) {}
 
   /**
    * Take the lock, or report who holds it. `waitMs` waits for a holder that is not a
-   * watcher (another push or restore) to finish.
+   * watcher (another push or restore) to finish. The file mechanics (whole, never broken
+   * twice) are in src/lockfile.ts.
    */
   static async acquire(
     stateDir: string,
@@ -124,47 +148,52 @@ export class StateLock {
     const file = path.join(stateDir, "lock");
     const socket = socketPath(stateDir);
     const deadline = Date.now() + waitMs;
+    const mine: LockInfo = {
+      pid: process.pid,
+      start: startTime(process.pid),
+      command,
+      socket,
+      nonce: lockfile.nonce(),
+    };
+    const raw = JSON.stringify(mine);
     for (;;) {
-      try {
-        const fd = openSync(file, "wx", 0o600);
-        const info: LockInfo = { pid: process.pid, start: startTime(process.pid), command, socket };
-        writeSync(fd, JSON.stringify(info));
-        closeSync(fd);
+      if (lockfile.create(file, raw)) {
         // A marker left by a killed run would pass a startup probe before we restored.
         removeMarker(path.join(stateDir, "ready"));
-        return { lock: new StateLock(file, socket) };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        return { lock: new StateLock(file, socket, raw) };
       }
-      let info: LockInfo | undefined;
-      try {
-        info = JSON.parse(readFileSync(file, "utf8")) as LockInfo;
-      } catch {
-        info = undefined; // half-written by a process that died mid-write, or removed meanwhile
+      const found = lockfile.read(file);
+      if (!found) continue; // released meanwhile
+      const info = parseLock(found.raw);
+      if (isStale(found)) {
+        if (lockfile.breakStale(file, found.raw, isStale)) continue;
+      } else {
+        const watcher = info && watchSocket(info);
+        if (watcher) return { watcher };
       }
-      if (!info || !alive(info)) {
-        rmSync(file, { force: true });
-        continue;
-      }
-      const watcher = watchSocket(info);
-      if (watcher) return { watcher };
       if (Date.now() > deadline) {
-        throw new TransientError(`another mirrorshade (pid ${info.pid}, ${info.command}) is using ${stateDir}`, {
-          hint: "wait for it to finish, or pass a different --state-dir",
-        });
+        const who = info ? ` (pid ${info.pid}, ${info.command})` : "";
+        throw new TransientError(
+          isStale(found)
+            ? `another process is removing the stale lock of ${stateDir} (${file}.break)`
+            : `another mirrorshade${who} is using ${stateDir}`,
+          { hint: "wait for it to finish, or pass a different --state-dir" },
+        );
       }
-      await sleep(200);
+      await sleep(isStale(found) ? 50 : 200);
     }
   }
 
   /** Who holds the lock of this state dir, if anyone alive does (for `status`). */
   static holder(stateDir: string): LockInfo | undefined {
+    let raw;
     try {
-      const info = JSON.parse(readFileSync(path.join(stateDir, "lock"), "utf8")) as LockInfo;
-      return alive(info) ? info : undefined;
+      raw = readFileSync(path.join(stateDir, "lock"), "utf8");
     } catch {
       return undefined;
     }
+    const info = parseLock(raw);
+    return info && alive(info) ? info : undefined;
   }
 
   /** The control socket of the watch that holds this state dir, if one runs and answers. */
@@ -188,7 +217,7 @@ export class StateLock {
   release(): void {
     removeMarker(path.join(path.dirname(this.file), "ready"));
     rmSync(this.socket, { force: true });
-    rmSync(this.file, { force: true });
+    lockfile.removeOwn(this.file, this.raw);
   }
 }
 

@@ -268,7 +268,14 @@ export async function startProxy(
         async (upRes) => {
           const hold = holds.find((h) => h.match(rec));
           const parts: Buffer[] = [];
-          for await (const c of upRes) parts.push(c as Buffer);
+          try {
+            for await (const c of upRes) parts.push(c as Buffer);
+          } catch {
+            // s3rver cut its answer (a read racing a write): so is ours, as a store's would be.
+            res.destroy();
+            return;
+          }
+          if (res.headersSent || res.destroyed) return; // answered already (a 502 below)
           if (hold) {
             holds.splice(holds.indexOf(hold), 1);
             hold.reached();
@@ -291,6 +298,7 @@ export async function startProxy(
         },
       );
       fwd.on("error", () => {
+        if (res.headersSent) return void res.destroy();
         res.writeHead(502);
         res.end();
       });
