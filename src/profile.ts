@@ -20,14 +20,21 @@ export function now(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
-/** Start recording; `end` stops and returns what was recorded, in start order. */
+/**
+ * Start recording; `end` stops and returns what was recorded, in start order. Spans are kept
+ * unrounded until then: a step and the process it starts first often begin within the same
+ * 0.1 ms, and the step is recorded last (when it ends), so rounded starts would sort it after.
+ */
 export function beginProfile(): { end(): Span[] } {
   const mine = { t0: now(), spans: [] as Span[] };
   open = mine;
+  const round = (x: number) => Math.round(x * 10) / 10;
   return {
     end() {
       if (open === mine) open = undefined;
-      return mine.spans.sort((a, b) => a.at - b.at);
+      // Same start: the enclosing (longer) span first.
+      mine.spans.sort((a, b) => a.at - b.at || b.ms - a.ms);
+      return mine.spans.map((s) => ({ name: s.name, at: round(s.at), ms: round(s.ms) }));
     },
   };
 }
@@ -35,8 +42,7 @@ export function beginProfile(): { end(): Span[] } {
 /** Record a step that started at `t0` (now()) and ends now. */
 export function recordSpan(name: string, t0: number): void {
   if (!open) return;
-  const round = (x: number) => Math.round(x * 10) / 10;
-  open.spans.push({ name, at: round(t0 - open.t0), ms: round(now() - t0) });
+  open.spans.push({ name, at: t0 - open.t0, ms: now() - t0 });
 }
 
 /** Time `fn` as a step of the open profile (if any). */

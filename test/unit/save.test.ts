@@ -7,6 +7,7 @@ import type { Settings } from "../../src/config";
 import { buildMeta, describeEntries, makeFilter, saveOnce } from "../../src/engine/save";
 import { Git } from "../../src/git";
 import { configureLog, setLogSink } from "../../src/log";
+import { beginProfile, now, recordSpan } from "../../src/profile";
 import { cleanEnv } from "../helpers";
 import { fixture } from "../helpers/notebooks";
 
@@ -291,6 +292,14 @@ describe("saveOnce", () => {
 });
 
 describe("saveOnce: the save's profile", () => {
+  it("a step and the process it starts within the same 0.1 ms: the step first (it is recorded last, when it ends)", () => {
+    const profile = beginProfile();
+    const t = now();
+    recordSpan("git --version", t + 0.001);
+    recordSpan("plan", t);
+    expect(profile.end().map((s) => s.name)).toEqual(["plan", "git --version"]);
+  });
+
   it("logs at debug level each step and each git process, in start order, inside the save's time", async () => {
     configureLog({ level: "debug", format: "json" });
     try {
