@@ -165,7 +165,8 @@ export class StateLock {
       const found = lockfile.read(file);
       if (!found) continue; // released meanwhile
       const info = parseLock(found.raw);
-      if (isStale(found)) {
+      const stale = isStale(found);
+      if (stale) {
         if (lockfile.breakStale(file, found.raw, isStale)) continue;
       } else {
         const watcher = info && watchSocket(info);
@@ -174,13 +175,13 @@ export class StateLock {
       if (Date.now() > deadline) {
         const who = info ? ` (pid ${info.pid}, ${info.command})` : "";
         throw new TransientError(
-          isStale(found)
+          stale
             ? `another process is removing the stale lock of ${stateDir} (${file}.break)`
             : `another mirrorshade${who} is using ${stateDir}`,
           { hint: "wait for it to finish, or pass a different --state-dir" },
         );
       }
-      await sleep(isStale(found) ? 50 : 200);
+      await sleep(stale ? 50 : 200);
     }
   }
 

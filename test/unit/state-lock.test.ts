@@ -32,17 +32,26 @@ const take = async (dir: string, waitMs = 0) => {
   if (!("lock" in got)) throw new Error("a watcher answered");
   return got.lock;
 };
+/** A lock its holder left when it died. */
+const plantStale = (dir: string, command = "push") =>
+  writeFileSync(path.join(dir, "lock"), JSON.stringify({ pid: deadPid(), command }));
+
+/** Takes the lock at once (or within `waitMs`), as this process; releasing it leaves the dir empty. */
+async function takeOver(dir: string, waitMs = 0): Promise<void> {
+  const lock = await take(dir, waitMs);
+  expect(lockOf(dir).pid).toBe(process.pid);
+  lock.release();
+  expect(readdirSync(dir)).toEqual([]);
+}
+
 const aged = (file: string, s: number) =>
   utimesSync(file, new Date(Date.now() - s * 1000), new Date(Date.now() - s * 1000));
 
 describe("the state lock", () => {
   it("takes over a lock left by a dead process; release leaves nothing behind", async () => {
     const dir = stateDir();
-    writeFileSync(path.join(dir, "lock"), JSON.stringify({ pid: deadPid(), command: "watch" }));
-    const lock = await take(dir);
-    expect(lockOf(dir).pid).toBe(process.pid);
-    lock.release();
-    expect(readdirSync(dir)).toEqual([]);
+    plantStale(dir, "watch");
+    await takeOver(dir);
   });
 
   it("an unreadable lock is waited for while it may be being written, taken over once old", async () => {
@@ -52,15 +61,13 @@ describe("the state lock", () => {
     const err = await take(dir, 300).catch((e: unknown) => e);
     expect(String(err)).toMatch(/another mirrorshade is using/);
     aged(file, 10);
-    const lock = await take(dir);
-    expect(lockOf(dir).pid).toBe(process.pid);
-    lock.release();
+    await takeOver(dir);
   });
 
   it("a late breaker of a stale lock leaves the fresh lock taken since in place (ext4 gives it the same inode)", async () => {
     const dir = stateDir();
     const file = path.join(dir, "lock");
-    writeFileSync(file, JSON.stringify({ pid: deadPid(), command: "push" }));
+    plantStale(dir);
     const seenStale = read(file)!.raw; // what a second process read before the first broke it
     const lock = await take(dir);
     const fresh = read(file)!.raw;
@@ -71,25 +78,20 @@ describe("the state lock", () => {
 
   it("a break file left by a process that died breaking is dropped once old", async () => {
     const dir = stateDir();
-    writeFileSync(path.join(dir, "lock"), JSON.stringify({ pid: deadPid(), command: "push" }));
+    plantStale(dir);
     writeFileSync(path.join(dir, "lock.break"), "");
     aged(path.join(dir, "lock.break"), 20);
-    const lock = await take(dir);
-    expect(lockOf(dir).pid).toBe(process.pid);
-    lock.release();
-    expect(readdirSync(dir)).toEqual([]);
+    await takeOver(dir);
   });
 
   it("a break file dated in the future (the clock set back) and a file left aside by a killed process go too", async () => {
     const dir = stateDir();
-    writeFileSync(path.join(dir, "lock"), JSON.stringify({ pid: deadPid(), command: "push" }));
+    plantStale(dir);
     writeFileSync(path.join(dir, "lock.break"), "");
     aged(path.join(dir, "lock.break"), -3600);
     writeFileSync(path.join(dir, "lock.0123456789ab"), "{}");
     aged(path.join(dir, "lock.0123456789ab"), 120);
-    const lock = await take(dir, 5000);
-    lock.release();
-    expect(readdirSync(dir)).toEqual([]);
+    await takeOver(dir, 5000);
   });
 
   it("a symlink or a directory named lock: one clear error, at once", async () => {
